@@ -1,0 +1,55 @@
+# slawatch developer and operator entry points. Run `make help` for the list.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= config/slawatch.toml
+# The example config names this token for the HTTP API; override it in real deployments.
+export SLAWATCH_API_TOKEN ?= demo-token
+
+.PHONY: help run test lint format typecheck pytest bench clean install
+
+help:
+	@echo "make run    - create .venv, install, start slawatch on the example config (SQLite, console)"
+	@echo "make test   - create .venv with dev tools, run ruff, mypy and pytest"
+	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make install - install as a systemd service under /opt/slawatch (root)"
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("slawatch needs Python >= 3.11") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/slawatch check-config --config $(CONFIG)
+	$(BIN)/slawatch simulate --config $(CONFIG) --plan enterprise --priority high --hotline --opened 2026-12-24T16:30+02:00
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check daemon tests bench
+	$(BIN)/ruff format --check daemon tests bench
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix daemon tests bench
+	$(BIN)/ruff format daemon tests bench
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/calendar_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The ``slawatch`` command line: one click group, one module per command family."""

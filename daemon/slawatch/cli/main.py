@@ -1,0 +1,22 @@
+"""The ``slawatch`` entry point; command families register themselves here."""
+
+from __future__ import annotations
+
+import click
+
+from slawatch import __version__
+from slawatch.cli import check, simulate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="slawatch")
+def cli() -> None:
+    """slawatch: SLA escalation daemon for tiered support plans."""
+
+
+for module in (check, simulate):
+    module.register(cli)
+
+
+def main() -> None:
+    cli(prog_name="slawatch")
