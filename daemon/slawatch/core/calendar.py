@@ -217,8 +217,10 @@ class BusinessCalendar:
         bounds: list[float] = [lo, lo]
         cum: list[float] = [0.0, 0.0]
         total = 0.0
-        day = first_day
         one_day = timedelta(days=1)
+        # Start one day early: an overnight interval of the previous date ("22:00-06:00") runs
+        # into first_day, and its part after ``lo`` belongs in the table (clipped below).
+        day = first_day - one_day
         while day < last_day:
             intervals = self.intervals_on(day)
             if intervals:
@@ -262,12 +264,14 @@ class BusinessCalendar:
                 first = max(min(first - span, around - timedelta(days=7)), date(_MIN_YEAR, 1, 1))
             if t >= self._hi:
                 last = min(max(last + span, around + timedelta(days=7)), date(_MAX_YEAR, 1, 1))
-        if (first, last) == (self._first_day, self._last_day):
+        if (first, last) != (self._first_day, self._last_day):
+            self._build(first, last)
+        if not (self._lo <= t < self._hi):
+            # Clamped at the supported years: answering from the table would be silently wrong.
             raise ValueError(
                 f"calendar {self.name!r}: instant outside the supported years "
                 f"{_MIN_YEAR}-{_MAX_YEAR}"
             )
-        self._build(first, last)
 
     def _cum_at(self, t: float) -> float:
         if not (self._lo <= t < self._hi):
