@@ -1,0 +1,1 @@
+"""Observability adapters: structured, redacted logging and Prometheus metrics."""
