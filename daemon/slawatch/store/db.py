@@ -1,0 +1,137 @@
+"""The engine and sessions: which database, and how it is opened.
+
+* No ``[database] url``: SQLite at ``$STATE_DIRECTORY/slawatch.db`` (systemd's
+  ``StateDirectory=``) or else ``./var/slawatch.db``; the directory is created.
+* SQLite runs in WAL mode with foreign keys on and a busy timeout. Write sessions start with
+  ``BEGIN IMMEDIATE`` so two processes never deadlock on a read lock that must be upgraded;
+  :meth:`Database.read_session` uses a deferred ``BEGIN`` so readers never wait for writers.
+* PostgreSQL: ``postgresql+psycopg://user:{env:PGPASSWORD}@host/db``; the password is a secret
+  reference resolved here and never logged (``Database.url_for_display`` hides it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from slawatch.config.loader import Settings
+from slawatch.config.secrets import embedded_refs, resolve_embedded
+from slawatch.errors import ConfigError
+
+DB_FILENAME = "slawatch.db"
+
+
+def default_sqlite_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$STATE_DIRECTORY/slawatch.db`` under systemd, else ``./var/slawatch.db``."""
+    env = os.environ if environ is None else environ
+    state = env.get("STATE_DIRECTORY", "")
+    first = state.split(":")[0] if state else ""
+    return (Path(first) if first else Path("var")) / DB_FILENAME
+
+
+def database_url(settings: Settings | None, environ: Mapping[str, str] | None = None) -> str:
+    """The URL to connect to, with secret references resolved (so: never log it)."""
+    configured = settings.file.database.url if settings is not None else None
+    if not configured:
+        return f"sqlite:///{default_sqlite_path(environ)}"
+    if embedded_refs(configured):
+        return resolve_embedded(configured, environ).get()
+    return configured
+
+
+class Database:
+    """One engine plus its session factory. Create one per process and share it.
+
+    ``session()`` is the unit of work: commit on success, rollback on any exception.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        self.sqlite_path: Path | None = None
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.dialect == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:":
+                self.sqlite_path = Path(database)
+                try:
+                    self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigError(
+                        f"database: cannot create {self.sqlite_path.parent} ({exc.strerror})"
+                    ) from None
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        elif self.dialect == "postgresql":
+            kwargs["pool_size"] = pool_size
+            kwargs["pool_pre_ping"] = True
+        else:
+            raise ConfigError(f"database: unsupported database {self.dialect!r}")
+        self.engine: Engine = create_engine(url, **kwargs)
+        self.url_for_display = parsed.render_as_string(hide_password=True)
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(slawatch_read_only=True), expire_on_commit=False
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None, environ: Mapping[str, str] | None = None
+    ) -> Database:
+        return cls(database_url(settings, environ))
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write unit of work: committed when the block ends, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only unit of work (a deferred transaction on SQLite)."""
+        with self._read_sessions() as session, session.begin():
+            yield session
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query (for ``/healthz``)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "memory" and mode != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        read_only = conn.get_execution_options().get("slawatch_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

@@ -1,0 +1,314 @@
+"""The notification outbox: enqueue, claim, and record each delivery outcome.
+
+At-least-once delivery rests on three rules kept here:
+
+* a notification is a row before it is anything else (:func:`enqueue`), and its ``dedupe_key``
+  is unique, so enqueueing the same decision twice is silently a no-op (``ON CONFLICT DO
+  NOTHING`` on both SQLite and PostgreSQL);
+* :func:`claim` moves rows ``pending -> sending`` atomically (``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL, a guarded ``UPDATE ... WHERE status = 'pending'`` everywhere), urgent rows first;
+* a row left ``sending`` by a crash is put back to ``pending`` at start
+  (:func:`requeue_in_flight`), which re-sends at most that one message.
+
+Callers pass ``now``; nothing here reads the clock. Every function works inside the caller's
+session (transaction); the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from slawatch.errors import ConflictError, NotFoundError
+from slawatch.store.models import Notification
+
+#: States a user may move back to pending with ``slawatch outbox retry``.
+RETRYABLE = ("failed", "dropped", "cancelled")
+#: States a user may cancel with ``slawatch outbox cancel``.
+CANCELLABLE = ("pending", "failed")
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """What to enqueue. ``next_attempt_at`` is the earliest send time (normally ``now``)."""
+
+    dedupe_key: str
+    kind: str
+    stage: str
+    recipient: str
+    channel: str
+    next_attempt_at: datetime
+    incident_id: int | None = None
+    account_id: str | None = None
+    target: str | None = None
+    step: str | None = None
+    repetition: int = 0
+    address: str | None = None
+    urgent: bool = False
+    not_before: datetime | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    fallback_of: int | None = None
+
+
+def enqueue(session: Session, item: NewNotification, now: datetime) -> int | None:
+    """Insert ``item``; return its id, or ``None`` when its dedupe key already exists."""
+    values = {
+        "dedupe_key": item.dedupe_key,
+        "kind": item.kind,
+        "incident_id": item.incident_id,
+        "account_id": item.account_id,
+        "target": item.target,
+        "stage": item.stage,
+        "step": item.step,
+        "repetition": item.repetition,
+        "recipient": item.recipient,
+        "channel": item.channel,
+        "address": item.address,
+        "urgent": item.urgent,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": item.next_attempt_at,
+        "not_before": item.not_before,
+        "payload": dict(item.payload),
+        "fallback_of": item.fallback_of,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert_fn(Notification)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Notification.id)
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def enqueue_many(session: Session, items: Iterable[NewNotification], now: datetime) -> list[int]:
+    """Enqueue each item; return the ids of the rows actually inserted (duplicates skipped)."""
+    ids: list[int] = []
+    for item in items:
+        new_id = enqueue(session, item, now)
+        if new_id is not None:
+            ids.append(new_id)
+    return ids
+
+
+def _due(now: datetime) -> Any:
+    return and_(
+        Notification.status == "pending",
+        Notification.next_attempt_at <= now,
+        or_(Notification.not_before.is_(None), Notification.not_before <= now),
+    )
+
+
+def claim(
+    session: Session,
+    now: datetime,
+    limit: int = 50,
+    *,
+    channels: Sequence[str] | None = None,
+) -> list[Notification]:
+    """Take up to ``limit`` due pending notifications and mark them ``sending``.
+
+    Order: urgent first (SMS pages jump the queue), then ``next_attempt_at``, then id. Each
+    claimed row's ``attempts`` is incremented. Two dispatchers never claim the same row.
+    """
+    query: Select[tuple[int]] = select(Notification.id).where(_due(now))
+    if channels is not None:
+        query = query.where(Notification.channel.in_(list(channels)))
+    query = query.order_by(
+        Notification.urgent.desc(), Notification.next_attempt_at, Notification.id
+    ).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.execute(query).scalars())
+    if not ids:
+        return []
+    claimed = session.execute(
+        update(Notification)
+        .where(Notification.id.in_(ids), Notification.status == "pending")
+        .values(status="sending", attempts=Notification.attempts + 1, updated_at=now)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    ).scalars()
+    claimed_ids = set(claimed)
+    rows = session.execute(
+        select(Notification)
+        .where(Notification.id.in_(claimed_ids))
+        .execution_options(populate_existing=True)
+    ).scalars()
+    by_id = {row.id: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def next_due_at(session: Session) -> datetime | None:
+    """The earliest instant a pending notification becomes sendable (to time a wake-up)."""
+    pending = session.execute(
+        select(func.min(Notification.next_attempt_at)).where(Notification.status == "pending")
+    ).scalar_one_or_none()
+    return pending
+
+
+def _set(session: Session, notification_id: int, now: datetime, **values: Any) -> None:
+    result = session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id)
+        .values(updated_at=now, **values)
+        .execution_options(synchronize_session="fetch")
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFoundError("notification", str(notification_id))
+
+
+def mark_sent(
+    session: Session,
+    notification_id: int,
+    now: datetime,
+    *,
+    provider_message_id: str | None = None,
+    address: str | None = None,
+) -> None:
+    """The provider accepted the message."""
+    values: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": None}
+    if provider_message_id is not None:
+        values["provider_message_id"] = provider_message_id
+    if address is not None:
+        values["address"] = address
+    _set(session, notification_id, now, **values)
+
+
+def mark_failed(session: Session, notification_id: int, now: datetime, error: str) -> None:
+    """A permanent failure (or retries exhausted): no further attempts."""
+    _set(session, notification_id, now, status="failed", last_error=error)
+
+
+def mark_retry(
+    session: Session, notification_id: int, now: datetime, next_attempt_at: datetime, error: str
+) -> None:
+    """A temporary failure: back to pending, to be tried again at ``next_attempt_at``."""
+    _set(
+        session,
+        notification_id,
+        now,
+        status="pending",
+        next_attempt_at=next_attempt_at,
+        last_error=error,
+    )
+
+
+def mark_dropped(session: Session, notification_id: int, now: datetime, reason: str) -> None:
+    """No longer applies (incident resolved, acknowledged, clock met): recorded, not sent."""
+    _set(session, notification_id, now, status="dropped", drop_reason=reason)
+
+
+def hold_until(session: Session, notification_id: int, now: datetime, until: datetime) -> None:
+    """Put a claimed row back to pending until ``until`` (delivery hours, rate limits)."""
+    _set(
+        session,
+        notification_id,
+        now,
+        status="pending",
+        next_attempt_at=until,
+        attempts=Notification.attempts - 1,
+    )
+
+
+def set_delivery_status(
+    session: Session, provider_message_id: str, status: str, now: datetime
+) -> bool:
+    """Record a provider receipt (e.g. Twilio's status callback); False if the id is unknown."""
+    result = session.execute(
+        update(Notification)
+        .where(Notification.provider_message_id == provider_message_id)
+        .values(delivery_status=status, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def requeue_in_flight(session: Session, now: datetime) -> int:
+    """After a crash: rows left ``sending`` go back to ``pending`` (sent again, at least once).
+
+    Call only at start, before any dispatcher of this database runs.
+    """
+    result = session.execute(
+        update(Notification)
+        .where(Notification.status == "sending")
+        .values(status="pending", next_attempt_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def get(session: Session, notification_id: int) -> Notification:
+    row = session.get(Notification, notification_id)
+    if row is None:
+        raise NotFoundError("notification", str(notification_id))
+    return row
+
+
+def list_notifications(
+    session: Session,
+    *,
+    status: str | Sequence[str] | None = None,
+    incident_id: int | None = None,
+    limit: int = 100,
+) -> list[Notification]:
+    """Newest first; filter by status (one or several) and/or incident."""
+    query = select(Notification)
+    if isinstance(status, str):
+        query = query.where(Notification.status == status)
+    elif status is not None:
+        query = query.where(Notification.status.in_(list(status)))
+    if incident_id is not None:
+        query = query.where(Notification.incident_id == incident_id)
+    query = query.order_by(Notification.id.desc()).limit(limit)
+    return list(session.execute(query).scalars())
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(Notification.status, func.count()).group_by(Notification.status)
+    ).all()
+    return {status: int(count) for status, count in rows}
+
+
+def retry(session: Session, notification_id: int, now: datetime) -> Notification:
+    """``slawatch outbox retry``: a failed, dropped or cancelled row goes back to pending now."""
+    row = get(session, notification_id)
+    if row.status not in RETRYABLE:
+        raise ConflictError(
+            "status",
+            f"notification {notification_id} is {row.status}; only "
+            f"{', '.join(RETRYABLE)} ones can be retried",
+        )
+    row.status = "pending"
+    row.next_attempt_at = now
+    row.not_before = None
+    row.drop_reason = None
+    row.updated_at = now
+    session.flush()
+    return row
+
+
+def cancel(session: Session, notification_id: int, now: datetime) -> Notification:
+    """``slawatch outbox cancel``: a pending (or failed) row will never be sent."""
+    row = get(session, notification_id)
+    if row.status not in CANCELLABLE:
+        raise ConflictError(
+            "status",
+            f"notification {notification_id} is {row.status}; only "
+            f"{', '.join(CANCELLABLE)} ones can be cancelled",
+        )
+    row.status = "cancelled"
+    row.updated_at = now
+    session.flush()
+    return row

@@ -1,0 +1,168 @@
+"""The outbox contract, on SQLite and PostgreSQL: dedupe, claim order, outcomes, recovery."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from slawatch.errors import ConflictError, NotFoundError
+from slawatch.store import outbox, repo
+from slawatch.store.db import Database
+from slawatch.store.models import Account, Incident
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _incident(db: Database) -> int:
+    with db.session() as s:
+        s.add(Account(id="acme", name="Acme", plan="enterprise", created_at=NOW, updated_at=NOW))
+        incident = Incident(
+            external_id="T-1",
+            account_id="acme",
+            priority="high",
+            opened_priority="high",
+            title="down",
+            opened_at=NOW,
+            plan="enterprise",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        s.add(incident)
+        s.flush()
+        return incident.id
+
+
+def _item(
+    key: str, *, urgent: bool = False, at: datetime = NOW, **kw: object
+) -> outbox.NewNotification:
+    return outbox.NewNotification(
+        dedupe_key=key,
+        kind="escalation",
+        stage="warning",
+        recipient="#support",
+        channel="sms" if urgent else "slack",
+        next_attempt_at=at,
+        urgent=urgent,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_enqueue_is_deduplicated(db: Database) -> None:
+    incident_id = _incident(db)
+    with db.session() as s:
+        first = outbox.enqueue(s, _item("k1", incident_id=incident_id, payload={"a": 1}), NOW)
+        again = outbox.enqueue(s, _item("k1", incident_id=incident_id), NOW)
+    assert first is not None
+    assert again is None
+    with db.session() as s:
+        assert outbox.enqueue(s, _item("k1"), NOW) is None
+        rows = outbox.list_notifications(s)
+    assert [r.id for r in rows] == [first]
+    assert rows[0].payload == {"a": 1}
+    assert rows[0].next_attempt_at == NOW
+    assert rows[0].next_attempt_at.tzinfo is not None
+
+
+def test_claim_orders_urgent_first_then_due_time_and_skips_future(db: Database) -> None:
+    with db.session() as s:
+        late = outbox.enqueue(s, _item("late", at=NOW - timedelta(minutes=1)), NOW)
+        early = outbox.enqueue(s, _item("early", at=NOW - timedelta(minutes=5)), NOW)
+        page = outbox.enqueue(s, _item("page", urgent=True, at=NOW), NOW)
+        outbox.enqueue(s, _item("future", at=NOW + timedelta(minutes=1)), NOW)
+        outbox.enqueue(s, _item("held", not_before=NOW + timedelta(hours=1)), NOW)
+    with db.session() as s:
+        claimed = outbox.claim(s, NOW, limit=10)
+        assert [n.id for n in claimed] == [page, early, late]
+        assert all(n.status == "sending" and n.attempts == 1 for n in claimed)
+    with db.session() as s:
+        assert outbox.claim(s, NOW, limit=10) == []
+        assert outbox.count_by_status(s) == {"sending": 3, "pending": 2}
+
+
+def test_claim_limit_and_channels(db: Database) -> None:
+    with db.session() as s:
+        outbox.enqueue_many(s, [_item(f"k{i}") for i in range(5)] + [_item("p", urgent=True)], NOW)
+    with db.session() as s:
+        assert [n.channel for n in outbox.claim(s, NOW, limit=10, channels=["sms"])] == ["sms"]
+        assert len(outbox.claim(s, NOW, limit=2)) == 2
+        assert len(outbox.claim(s, NOW, limit=10)) == 3
+
+
+def test_outcomes_and_operator_commands(db: Database) -> None:
+    with db.session() as s:
+        ids = outbox.enqueue_many(s, [_item(k) for k in ("a", "b", "c", "d")], NOW)
+    with db.session() as s:
+        outbox.claim(s, NOW, limit=4)
+        outbox.mark_sent(s, ids[0], NOW, provider_message_id="SM1", address="+359881234567")
+        outbox.mark_failed(s, ids[1], NOW, "channel_not_found")
+        outbox.mark_retry(s, ids[2], NOW, NOW + timedelta(seconds=30), "429")
+        outbox.mark_dropped(s, ids[3], NOW, "incident resolved")
+    with db.session() as s:
+        sent = outbox.get(s, ids[0])
+        assert (sent.status, sent.sent_at, sent.provider_message_id) == ("sent", NOW, "SM1")
+        assert outbox.get(s, ids[1]).last_error == "channel_not_found"
+        retry_row = outbox.get(s, ids[2])
+        assert (retry_row.status, retry_row.next_attempt_at) == (
+            "pending",
+            NOW + timedelta(seconds=30),
+        )
+        assert outbox.get(s, ids[3]).drop_reason == "incident resolved"
+        assert outbox.set_delivery_status(s, "SM1", "delivered", NOW)
+        assert not outbox.set_delivery_status(s, "nope", "delivered", NOW)
+    with db.session() as s:
+        assert outbox.get(s, ids[0]).delivery_status == "delivered"
+        assert outbox.retry(s, ids[1], NOW).status == "pending"
+        assert outbox.cancel(s, ids[2], NOW).status == "cancelled"
+        with pytest.raises(ConflictError):
+            outbox.retry(s, ids[0], NOW)
+        with pytest.raises(ConflictError):
+            outbox.cancel(s, ids[0], NOW)
+        with pytest.raises(NotFoundError):
+            outbox.get(s, 999)
+        assert [n.id for n in outbox.list_notifications(s, status=["pending"])] == [ids[1]]
+
+
+def test_crash_recovery_requeues_in_flight(db: Database) -> None:
+    with db.session() as s:
+        outbox.enqueue_many(s, [_item("a"), _item("b")], NOW)
+    with db.session() as s:
+        outbox.claim(s, NOW, limit=1)
+    later = NOW + timedelta(minutes=3)
+    with db.session() as s:
+        assert outbox.requeue_in_flight(s, later) == 1
+    with db.session() as s:
+        assert outbox.count_by_status(s) == {"pending": 2}
+        assert outbox.next_due_at(s) == NOW
+
+
+def test_hold_until_does_not_count_an_attempt(db: Database) -> None:
+    with db.session() as s:
+        (nid,) = outbox.enqueue_many(s, [_item("a")], NOW)
+    with db.session() as s:
+        outbox.claim(s, NOW)
+        outbox.hold_until(s, nid, NOW, NOW + timedelta(hours=2))
+    with db.session() as s:
+        row = outbox.get(s, nid)
+        assert (row.status, row.attempts, row.next_attempt_at) == (
+            "pending",
+            0,
+            NOW + timedelta(hours=2),
+        )
+
+
+def test_thread_refs_first_wins(db: Database) -> None:
+    incident_id = _incident(db)
+    with db.session() as s:
+        assert repo.get_thread_ref(s, incident_id, "slack", "#support") is None
+        repo.set_thread_ref(s, incident_id, "slack", "#support", "1700.1")
+        repo.set_thread_ref(s, incident_id, "slack", "#support", "1700.2")
+    with db.session() as s:
+        assert repo.get_thread_ref(s, incident_id, "slack", "#support") == "1700.1"
+
+
+def test_naive_datetimes_are_refused(db: Database) -> None:
+    with pytest.raises(Exception, match="naive"), db.session() as s:
+        outbox.enqueue(s, _item("n", at=datetime(2026, 1, 1)), NOW)
+    with db.session() as s:
+        assert outbox.list_notifications(s) == []
