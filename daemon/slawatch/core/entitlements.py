@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import timedelta
 
 from slawatch.core.contract import ContractYear
 from slawatch.core.plans import Plan
@@ -150,10 +150,11 @@ def exhausted_notices(
     plan_has_csm: bool,
     support_lead: str | None,
     included: int,
-    account_name: str | None = None,
-    used_on: date | None = None,
+    used: int | None = None,
 ) -> tuple[Reminder, ...]:
     """The "allowance used up" notices: one per contract year and kind (dedupe key)."""
+    used = included if used is None else used
+    reason = f"all {included} {label(kind)} used in the contract year from {year.start}"
     out = []
     for recipient in routine_recipients(csm, plan_has_csm, support_lead):
         out.append(
@@ -168,16 +169,17 @@ def exhausted_notices(
                     f"entitlement:{account_id}:{kind}:{year.start.isoformat()}:exhausted:"
                     f"{recipient.person}:{recipient.channel}"
                 ),
-                reason=f"all {included} {label(kind)} used in the contract year from {year.start}",
+                reason=reason,
                 payload={
-                    "account_id": account_id,
-                    "account_name": account_name or account_id,
-                    "entitlement": kind,
-                    "entitlement_label": label(kind),
-                    "included": included,
-                    "contract_year_start": year.start.isoformat(),
-                    "contract_year_end": year.end.isoformat(),
-                    "used_on": used_on.isoformat() if used_on else None,
+                    "entitlement": {
+                        "kind": kind,
+                        "label": label(kind),
+                        "included": included,
+                        "used": used,
+                        "year_start": year.start.isoformat(),
+                        "year_end": (year.end - timedelta(days=1)).isoformat(),
+                    },
+                    "reason": reason,
                 },
             )
         )

@@ -37,6 +37,7 @@ from datetime import date, timedelta
 from slawatch.core.contract import add_months
 from slawatch.core.plans import CADENCE_MONTHS, Plan
 from slawatch.core.reminder import (
+    Recipient,
     Reminder,
     escalated_recipients,
     routine_recipients,
@@ -50,6 +51,7 @@ __all__ = [
     "Segment",
     "build_schedule",
     "cadence_months",
+    "cadence_name",
     "cadence_segments",
     "meeting_reminders",
     "next_due",
@@ -97,6 +99,14 @@ class MeetingPeriod:
     @property
     def held(self) -> bool:
         return self.held_on is not None
+
+
+def cadence_name(months: int) -> str:
+    """``quarterly`` for 3 months and so on; ``every N months`` for other values."""
+    for name, value in CADENCE_MONTHS.items():
+        if value == months:
+            return name
+    return f"every {months} months"
 
 
 def cadence_months(plan: Plan, account_cadence: str | None = None) -> int:
@@ -313,9 +323,49 @@ def meeting_reminders(
     Before a due date only the latest reminder whose day has come is returned, so a daemon that
     was down over both the 14-day and the 3-day reminder sends one message, not two. An overdue
     meeting yields repetition ``n`` = whole ``overdue_repeat`` periods since it became overdue.
+    The payload carries ``meeting`` (``due_on``, ``last_held_on``, ``cadence``, ``days``: days
+    until due, negative when late) for the templates, plus ``reason``.
     """
     base = dict(payload or {})
+    held_so_far = [m for m in meetings if m <= today]
+    last_held = max(held_so_far).isoformat() if held_so_far else None
+
+    def reminder(
+        period: MeetingPeriod,
+        stage: str,
+        step: str,
+        repetition: int,
+        reason: str,
+        recipients: Sequence[Recipient],
+    ) -> list[Reminder]:
+        meeting = {
+            "due_on": period.due.isoformat(),
+            "last_held_on": last_held,
+            "cadence": cadence_name(period.months),
+            "days": (period.due - today).days,
+        }
+        label = step if stage == "meeting_reminder" else f"overdue:{repetition}"
+        return [
+            Reminder(
+                account_id=account_id,
+                kind="reminder",
+                stage=stage,
+                step=step,
+                repetition=repetition,
+                recipient=recipient,
+                dedupe_key=(
+                    f"meeting:{account_id}:{period.due.isoformat()}:{label}:"
+                    f"{recipient.person}:{recipient.channel}"
+                ),
+                reason=reason,
+                due=period.due,
+                payload={**base, "meeting": meeting, "reason": reason},
+            )
+            for recipient in recipients
+        ]
+
     out: list[Reminder] = []
+    routine = routine_recipients(csm, plan_has_csm, support_lead)
     for period in periods:
         if period.held or period.due < today:
             continue
@@ -323,59 +373,17 @@ def meeting_reminders(
         if not reached:
             continue
         days = min(reached)
-        for recipient in routine_recipients(csm, plan_has_csm, support_lead):
-            out.append(
-                Reminder(
-                    account_id=account_id,
-                    kind="reminder",
-                    stage="meeting_reminder",
-                    step=f"{days}d",
-                    repetition=0,
-                    recipient=recipient,
-                    dedupe_key=(
-                        f"meeting:{account_id}:{period.due.isoformat()}:remind:{days}d:"
-                        f"{recipient.person}:{recipient.channel}"
-                    ),
-                    reason=f"alignment meeting due {period.due.isoformat()} ({days} days notice)",
-                    due=period.due,
-                    payload={
-                        **base,
-                        "due": period.due.isoformat(),
-                        "days_before": days,
-                        "days_left": (period.due - today).days,
-                    },
-                )
-            )
+        reason = f"alignment meeting due {period.due.isoformat()} (reminder {days} days before)"
+        out += reminder(period, "meeting_reminder", f"{days}d", 0, reason, routine)
     overdue_index = _overdue_index(periods, meetings, today, rules)
     if overdue_index is not None:
         period = periods[overdue_index]
-        first = period.due + timedelta(days=rules.grace + 1)
-        since = (today - first).days
+        since = (today - (period.due + timedelta(days=rules.grace + 1))).days
         repetition = since // rules.overdue_repeat if rules.overdue_repeat > 0 else 0
-        for recipient in escalated_recipients(csm, plan_has_csm, support_lead):
-            out.append(
-                Reminder(
-                    account_id=account_id,
-                    kind="reminder",
-                    stage="meeting_overdue",
-                    step="overdue",
-                    repetition=repetition,
-                    recipient=recipient,
-                    dedupe_key=(
-                        f"meeting:{account_id}:{period.due.isoformat()}:overdue:{repetition}:"
-                        f"{recipient.person}:{recipient.channel}"
-                    ),
-                    reason=(
-                        f"alignment meeting due {period.due.isoformat()} not held "
-                        f"({(today - period.due).days} days late)"
-                    ),
-                    due=period.due,
-                    payload={
-                        **base,
-                        "due": period.due.isoformat(),
-                        "days_late": (today - period.due).days,
-                        "repetition": repetition,
-                    },
-                )
-            )
+        reason = (
+            f"alignment meeting due {period.due.isoformat()} not held "
+            f"({(today - period.due).days} days late)"
+        )
+        escalated = escalated_recipients(csm, plan_has_csm, support_lead)
+        out += reminder(period, "meeting_overdue", "overdue", repetition, reason, escalated)
     return tuple(out)

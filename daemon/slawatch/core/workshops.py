@@ -66,7 +66,6 @@ def workshop_reminders(
     csm: str | None,
     plan_has_csm: bool,
     support_lead: str | None,
-    account_name: str | None = None,
 ) -> tuple[Reminder, ...]:
     """One reminder per contract year when the account is behind (dedupe key per year)."""
     if not ws.behind:
@@ -89,14 +88,18 @@ def workshop_reminders(
             ),
             due=ws.year.end,
             payload={
-                "account_id": account_id,
-                "account_name": account_name or account_id,
-                "delivered": ws.delivered,
-                "included": ws.included,
-                "required": ws.required,
-                "check_on": ws.check_on.isoformat(),
-                "contract_year_start": ws.year.start.isoformat(),
-                "contract_year_end": ws.year.end.isoformat(),
+                "workshops": {
+                    "included": ws.included,
+                    "held": ws.delivered,
+                    "expected": ws.required,
+                    "check_on": ws.check_on.isoformat(),
+                    "year_start": ws.year.start.isoformat(),
+                    "year_end": (ws.year.end - timedelta(days=1)).isoformat(),
+                },
+                "reason": (
+                    f"{ws.delivered} of {ws.included} workshops delivered by {ws.check_on}; "
+                    f"at least {ws.required:g} expected"
+                ),
             },
         )
         for recipient in routine_recipients(csm, plan_has_csm, support_lead)
