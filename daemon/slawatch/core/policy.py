@@ -1,0 +1,582 @@
+"""Escalation policy: which messages an incident calls for at ``now``, and when to look again.
+
+The one entry point is :func:`decide`. It is pure: the runtime passes the incident (history,
+plan, calendar, CSM, assignee), the :class:`PolicyContext` built from the configuration
+(``slawatch.config.policy_context.policy_context(settings)``), ``now`` and the dedupe keys already
+in the outbox for this incident; it gets back an :class:`Evaluation`:
+
+* ``notices``: what to enqueue now (escalations and hotline pages), each with its reason;
+* ``skipped``: decisions that will not be sent (superseded by a catch-up, or undeliverable: no
+  CSM, no phone...); record them as ``dropped`` with their ``reason`` so they are not decided
+  again (their keys then are in ``sent_keys``);
+* ``next_check_at``: the earliest future threshold, due time or page; ``None`` when nothing more
+  can happen without a new event (resolved, every target stopped, or clocks paused).
+
+Rules (``[[escalation.rules]]``, or :data:`DEFAULT_RULES` when the section has none):
+
+* ``when``: ``"75%"`` of the target consumed; ``"-2h"`` of business time before due; ``"+0m"``
+  (``"breach"``) or ``"+4h"`` after due. A ``"-X"`` lead longer than the target never fires.
+* ``targets``, ``priorities``, ``plans``: filters (the current priority; the plan in force).
+* ``notify``: ``assignee``, ``csm``, ``team``, ``support_lead``, ``support_manager``, ``oncall``
+  (= ``oncall:primary``), ``oncall:secondary``, a person id, a ``#channel``, or ``"a|b"``: the
+  first of them that resolves. ``csm`` resolves to nothing on plans without a CSM (quietly).
+* ``channels``: ``slack``, ``email``, ``sms``; a ``#channel`` only takes Slack.
+* ``repeat``: after the breach, every ``repeat`` of business time on the target's clock while
+  the target stays unmet. Only the latest repetition is ever decided: missed repeats are not
+  back-filled.
+* ``anytime``: send Slack and email to people at once instead of holding them until the
+  recipient's calendar (``people.X.calendar``, else the default calendar) is open. Channel posts
+  and SMS are never held.
+
+Thresholds are instants on the target's clock (:meth:`slawatch.core.sla.ClockRun.instant_at`):
+business time on the account's calendar, or wall-clock 24x7 for the ``immediate`` hotline
+response. A clock that has stopped (target met or missed) escalates no further; a paused clock
+holds its future thresholds.
+
+Stable ids: a rule's ``step`` is its ``name``, else ``"<when>:<notify,...>"``, so reordering
+rules or adding one does not re-send what was already sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Literal, Protocol
+
+from slawatch.core.calendar import BusinessCalendar
+from slawatch.core.delivery import Notice, PersonLike, address_for, select_catch_up, severity
+from slawatch.core.durations import Duration, format_duration, parse_duration
+from slawatch.core.incident import IncidentHistory
+from slawatch.core.oncall import OncallLike, oncall_at
+from slawatch.core.paging import pages
+from slawatch.core.plans import PLAN_NAMES, PRIORITIES, TARGETS, Plan
+from slawatch.core.sla import ClockRun, clock_runs
+
+__all__ = [
+    "DEFAULT_RULES",
+    "Evaluation",
+    "IncidentSnapshot",
+    "Override",
+    "Person",
+    "PolicyContext",
+    "Roles",
+    "Rotation",
+    "Rule",
+    "RuleLike",
+    "Threshold",
+    "decide",
+    "escalations",
+    "parse_when",
+    "rule_step",
+]
+
+
+# ------------------------------------------------------------------------------- inputs
+class RuleLike(Protocol):
+    """One escalation rule; ``[[escalation.rules]]`` entries and :class:`Rule` satisfy it."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def when(self) -> str: ...
+    @property
+    def targets(self) -> Sequence[str]: ...
+    @property
+    def priorities(self) -> Sequence[str]: ...
+    @property
+    def plans(self) -> Sequence[str]: ...
+    @property
+    def notify(self) -> Sequence[str]: ...
+    @property
+    def channels(self) -> Sequence[str]: ...
+    @property
+    def repeat(self) -> Duration | None: ...
+    @property
+    def anytime(self) -> bool: ...
+
+
+class RolesLike(Protocol):
+    @property
+    def support_lead(self) -> str | None: ...
+    @property
+    def support_manager(self) -> str | None: ...
+    @property
+    def team_channel(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A rule as a plain value (the built-in defaults, tests, scripts)."""
+
+    when: str
+    notify: tuple[str, ...]
+    channels: tuple[str, ...] = ("slack",)
+    name: str | None = None
+    targets: tuple[str, ...] = TARGETS
+    priorities: tuple[str, ...] = PRIORITIES
+    plans: tuple[str, ...] = PLAN_NAMES
+    repeat: Duration | None = None
+    anytime: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    name: str | None = None
+    email: str | None = None
+    slack: str | None = None
+    phone: str | None = None
+    calendar: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    support_lead: str | None = None
+    support_manager: str | None = None
+    team_channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    start: date
+    end: date
+    person: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """An ``[oncall]`` table as a plain value (``overrides`` items need start, end, person)."""
+
+    people: tuple[str, ...] = ()
+    handoff: str = "mon 09:00"
+    timezone: str = "UTC"
+    overrides: tuple[Override, ...] = ()
+
+
+_ONE_DAY = parse_duration("1d")
+
+#: The built-in policy (README "Escalation policy, on-call and paging"), used when the config has
+#: no ``[[escalation.rules]]``. Breach rules repeat every business day while the target is unmet.
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule(name="team-50", when="50%", notify=("team",), channels=("slack",)),
+    Rule(name="csm-75", when="75%", notify=("csm|team",), channels=("slack",)),
+    Rule(name="lead-90", when="90%", notify=("support_lead",), channels=("email", "slack")),
+    Rule(name="breach-team", when="+0m", notify=("team",), channels=("slack",), repeat=_ONE_DAY),
+    Rule(
+        name="breach-manager",
+        when="+0m",
+        notify=("support_manager",),
+        channels=("email",),
+        repeat=_ONE_DAY,
+    ),
+    Rule(name="breach-csm", when="+0m", notify=("csm",), channels=("slack",), repeat=_ONE_DAY),
+)
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """Everything from the configuration that decisions need; build it once per config load.
+
+    ``rules`` empty means "use :data:`DEFAULT_RULES`". ``catch_up_grace``: a threshold that
+    became due longer ago than this counts as missed (see
+    :func:`slawatch.core.delivery.select_catch_up`); keep it above the scan interval.
+    """
+
+    people: Mapping[str, PersonLike]
+    roles: RolesLike
+    oncall: OncallLike
+    calendars: Mapping[str, BusinessCalendar]
+    default_calendar: str
+    rules: Sequence[RuleLike] = ()
+    hotline_ack_within: timedelta = timedelta(minutes=15)
+    page_repeat: timedelta = timedelta(minutes=5)
+    catch_up_grace: timedelta = timedelta(minutes=5)
+    always_open: BusinessCalendar = field(default_factory=BusinessCalendar.always_open)
+
+    @property
+    def effective_rules(self) -> Sequence[RuleLike]:
+        return self.rules or DEFAULT_RULES
+
+
+@dataclass(frozen=True)
+class IncidentSnapshot:
+    """An incident as the policy sees it.
+
+    ``plan`` is the plan in force at opening, with account overrides applied; ``calendar`` the
+    account's calendar (else the plan's, else the default); ``csm`` the account's CSM person id;
+    ``assignee`` a person id or a raw email/phone/Slack id. ``id`` goes into dedupe keys: use the
+    database id, as a string.
+    """
+
+    id: str
+    history: IncidentHistory
+    plan: Plan
+    calendar: BusinessCalendar
+    account: str | None = None
+    csm: str | None = None
+    assignee: str | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    notices: tuple[Notice, ...]
+    skipped: tuple[Notice, ...]
+    next_check_at: datetime | None
+
+
+# ---------------------------------------------------------------------------- thresholds
+WhenKind = Literal["fraction", "before", "after"]
+
+
+def parse_when(when: str) -> tuple[WhenKind, float | Duration]:
+    """``"75%"`` -> ``("fraction", 0.75)``; ``"-2h"`` -> ``("before", 2h)``; ``"+0m"`` or
+    ``"breach"`` -> ``("after", 0m)``."""
+    text = when.strip()
+    if text == "breach":
+        text = "+0m"
+    if text.endswith("%"):
+        return "fraction", float(text[:-1]) / 100.0
+    if text[:1] in "+-" and text:
+        duration = parse_duration(text[1:])
+        return ("before" if text[0] == "-" else "after"), duration
+    raise ValueError(f"cannot parse when={when!r}; write '75%', '-2h' or '+0m'")
+
+
+def rule_step(rule: RuleLike) -> str:
+    """The stable id of a rule's threshold: its name, else ``"<when>:<notify,...>"``."""
+    if rule.name:
+        return rule.name
+    return f"{rule.when.strip()}:{','.join(rule.notify)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """One rule threshold on one target: its stage, repetition, instant and business amount."""
+
+    target: str
+    step: str
+    stage: str
+    repetition: int
+    at: datetime
+    percent: float
+    description: str
+
+
+def _reach(run: ClockRun, calendar: BusinessCalendar, amount: timedelta) -> datetime | None:
+    """When the clock reaches ``amount``; ``None`` if it is not known to (paused, stopped)."""
+    if amount < timedelta(0):
+        return None
+    at = run.instant_at(calendar, amount)
+    if at is None or (run.stopped_at is not None and at >= run.stopped_at):
+        return None
+    return at
+
+
+def _clock(
+    incident: IncidentSnapshot, ctx: PolicyContext, target: str, priority: str
+) -> tuple[BusinessCalendar, timedelta] | None:
+    spec = incident.plan.target(priority, target)
+    if spec is None:
+        return None
+    if spec.immediate:
+        return ctx.always_open, ctx.hotline_ack_within
+    return incident.calendar, spec.resolve(incident.calendar.business_day)
+
+
+def _thresholds(
+    rule: RuleLike,
+    target: str,
+    run: ClockRun,
+    calendar: BusinessCalendar,
+    duration: timedelta,
+    now: datetime,
+    repeat_limit: int | None,
+) -> tuple[Threshold | None, datetime | None]:
+    """The latest threshold of ``rule`` reached by ``now`` (if any) and the next one after."""
+    kind, value = parse_when(rule.when)
+    step = rule_step(rule)
+    if kind == "fraction":
+        assert isinstance(value, float)
+        amount = duration * value
+        stage, desc = "warning", f"{value * 100:g}% of the {target} target used"
+    else:
+        assert isinstance(value, Duration)
+        offset = value.resolve(calendar.business_day)
+        if kind == "before":
+            amount = duration - offset
+            stage, desc = "warning", f"{target} due in {format_duration(offset)}"
+            if amount <= timedelta(0):
+                return None, None
+        else:
+            amount = duration + offset
+            stage = "breach" if not offset else "overdue"
+            desc = f"{target} target breached" + (
+                f" {format_duration(offset)} ago" if offset else ""
+            )
+
+    def make(k: int, at: datetime, amount_k: timedelta) -> Threshold:
+        percent = amount_k / duration * 100 if duration else 100.0
+        text = desc
+        stage_k = stage
+        if k:
+            stage_k = "overdue"
+            text = f"{target} overdue (repeat {k}, every {rule.repeat})"
+        return Threshold(target, step, stage_k, k, at, percent, text)
+
+    first = _reach(run, calendar, amount)
+    if first is None:
+        return None, None
+    if first > now:
+        return None, first
+    repeat = rule.repeat.resolve(calendar.business_day) if rule.repeat and kind == "after" else None
+    if repeat is None or repeat <= timedelta(0):
+        return make(0, first, amount), None
+    used = run.elapsed(calendar, now)
+    k = max(0, int((used - amount) / repeat))
+    if repeat_limit is not None:
+        k = min(k, repeat_limit)
+    at = _reach(run, calendar, amount + repeat * k)
+    while k > 0 and (at is None or at > now):  # rounding at the edge: step back
+        k -= 1
+        at = _reach(run, calendar, amount + repeat * k)
+    assert at is not None
+    nxt = None
+    if repeat_limit is None or k + 1 <= repeat_limit:
+        nxt = _reach(run, calendar, amount + repeat * (k + 1))
+    return make(k, at, amount + repeat * k), nxt
+
+
+# ---------------------------------------------------------------------------- recipients
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    recipient: str | None
+    kind: str  # "person" | "channel" | "raw" | "none"
+    why: str
+    quiet: bool = False
+
+
+def _resolve(token: str, incident: IncidentSnapshot, ctx: PolicyContext, at: datetime) -> _Resolved:
+    token = token.strip()
+    if "|" in token:
+        reasons = []
+        for part in token.split("|"):
+            found = _resolve(part, incident, ctx, at)
+            if found.recipient is not None:
+                return found
+            reasons.append(found.why)
+        return _Resolved(None, "none", "; ".join(reasons))
+    if token.startswith("#"):
+        return _Resolved(token, "channel", token)
+    if token == "team":
+        channel = ctx.roles.team_channel
+        if not channel:
+            return _Resolved(None, "none", "no team_channel in [roles]")
+        return _Resolved(channel if channel.startswith("#") else "#" + channel, "channel", "team")
+    if token == "csm":
+        if not incident.plan.csm:
+            return _Resolved(None, "none", f"plan {incident.plan.name} has no CSM", quiet=True)
+        if not incident.csm:
+            return _Resolved(None, "none", f"account {incident.account or '?'} has no CSM")
+        return _person(incident.csm, ctx, "CSM")
+    if token == "assignee":
+        who = incident.assignee
+        if not who:
+            return _Resolved(None, "none", "the incident has no assignee")
+        if who in ctx.people:
+            return _Resolved(who, "person", "assignee")
+        return _Resolved(who, "raw", "assignee")
+    if token in ("support_lead", "support_manager"):
+        person = getattr(ctx.roles, token)
+        if not person:
+            return _Resolved(None, "none", f"no {token} in [roles]")
+        return _person(person, ctx, token.replace("_", " "))
+    if token in ("oncall", "oncall:primary", "oncall:secondary"):
+        who_on = oncall_at(ctx.oncall, at)
+        person = who_on.secondary if token == "oncall:secondary" else who_on.primary
+        role = "secondary on-call" if token == "oncall:secondary" else "primary on-call"
+        if not person:
+            return _Resolved(None, "none", f"no {role} in [oncall]")
+        return _person(person, ctx, role)
+    return _person(token, ctx, "named")
+
+
+def _person(person: str, ctx: PolicyContext, role: str) -> _Resolved:
+    if person not in ctx.people:
+        return _Resolved(None, "none", f"{role} {person!r} is not in [people]")
+    return _Resolved(person, "person", role)
+
+
+def _hold(
+    recipient: str, kind: str, channel: str, at: datetime, anytime: bool, ctx: PolicyContext
+) -> datetime | None:
+    """Delivery hours: Slack/email to a person wait until their calendar is open."""
+    if anytime or kind not in ("person", "raw") or channel not in ("slack", "email"):
+        return None
+    person = ctx.people.get(recipient)
+    name = (person.calendar if person is not None else None) or ctx.default_calendar
+    calendar = ctx.calendars.get(name) or ctx.calendars.get(ctx.default_calendar)
+    if calendar is None:
+        return None
+    opens = calendar.next_open(at)
+    return None if opens == at else opens
+
+
+# ---------------------------------------------------------------------------------- decide
+def escalations(
+    incident: IncidentSnapshot,
+    ctx: PolicyContext,
+    now: datetime,
+    sent_keys: Set[str] = frozenset(),
+    *,
+    repeat_limit: int | None = None,
+) -> tuple[list[Notice], list[Notice], datetime | None]:
+    """Rule notices due by ``now`` and not in ``sent_keys`` (before catch-up selection), notices
+    that cannot be delivered, and the next future threshold or due time."""
+    history = incident.history
+    state = history.state(now)
+    if state.resolved:
+        return [], [], None
+    priority = state.priority
+    runs = clock_runs(history, now)
+    due: list[Notice] = []
+    undeliverable: list[Notice] = []
+    upcoming: list[datetime] = []
+    for target in TARGETS:
+        clock = _clock(incident, ctx, target, priority)
+        run = runs[target]
+        if clock is None or run.stopped_at is not None:
+            continue
+        calendar, duration = clock
+        due_at = _reach(run, calendar, duration)
+        if due_at is not None and due_at > now:
+            upcoming.append(due_at)
+        for rule in ctx.effective_rules:
+            if (
+                target not in rule.targets
+                or priority not in rule.priorities
+                or incident.plan.name not in rule.plans
+            ):
+                continue
+            reached, nxt = _thresholds(rule, target, run, calendar, duration, now, repeat_limit)
+            if nxt is not None:
+                upcoming.append(nxt)
+            if reached is None:
+                continue
+            made, bad = _notices(incident, ctx, rule, reached, due_at, now)
+            due.extend(n for n in made if n.dedupe_key not in sent_keys)
+            undeliverable.extend(n for n in bad if n.dedupe_key not in sent_keys)
+    return due, undeliverable, min(upcoming, default=None)
+
+
+def _notices(
+    incident: IncidentSnapshot,
+    ctx: PolicyContext,
+    rule: RuleLike,
+    threshold: Threshold,
+    due_at: datetime | None,
+    now: datetime,
+) -> tuple[list[Notice], list[Notice]]:
+    made: list[Notice] = []
+    bad: list[Notice] = []
+    seen: set[tuple[str, str]] = set()
+    due_text = f", due {due_at.isoformat()}" if due_at is not None else ""
+    for token in rule.notify:
+        resolved = _resolve(token, incident, ctx, max(threshold.at, now))
+        for channel in rule.channels:
+            recipient = resolved.recipient
+            reason = (
+                f"{threshold.description}{due_text} (rule {threshold.step}: "
+                f"{rule.when} -> {token} by {channel})"
+            )
+            base = Notice(
+                incident=incident.id,
+                target=threshold.target,
+                stage=threshold.stage,
+                step=threshold.step,
+                repetition=threshold.repetition,
+                recipient=recipient or token,
+                channel=channel,
+                at=threshold.at,
+                reason=reason,
+                severity=severity(threshold.stage, threshold.percent),
+            )
+            if recipient is None:
+                if not resolved.quiet:
+                    bad.append(_why(base, f"no recipient for {token!r}: {resolved.why}"))
+                continue
+            if (recipient, channel) in seen:
+                continue
+            seen.add((recipient, channel))
+            if address_for(recipient, channel, ctx.people) is None:
+                bad.append(_why(base, f"{recipient} cannot be reached by {channel}"))
+                continue
+            hold = _hold(recipient, resolved.kind, channel, threshold.at, rule.anytime, ctx)
+            made.append(_held(base, hold))
+    return made, bad
+
+
+def _why(notice: Notice, reason: str) -> Notice:
+    return replace(notice, reason=reason)
+
+
+def _held(notice: Notice, hold: datetime | None) -> Notice:
+    if hold is None:
+        return notice
+    return replace(
+        notice,
+        not_before=hold,
+        reason=f"{notice.reason}; held until {hold.isoformat()} (delivery hours)",
+    )
+
+
+def decide(
+    incident: IncidentSnapshot,
+    ctx: PolicyContext,
+    now: datetime,
+    sent_keys: Set[str] = frozenset(),
+    last_evaluated_at: datetime | None = None,
+    *,
+    repeat_limit: int | None = None,
+    page_until: datetime | None = None,
+) -> Evaluation:
+    """Everything the incident calls for at ``now``; see the module docstring.
+
+    ``sent_keys``: every dedupe key already in the outbox for this incident, whatever its status
+    (pending, sent, failed, dropped, cancelled). Store the returned notices, the skipped ones (as
+    dropped), ``next_check_at`` and ``last_evaluated_at = now`` in one transaction.
+
+    ``last_evaluated_at`` is informational (it goes into catch-up reasons); whether a threshold
+    was missed is judged from its instant and ``ctx.catch_up_grace``, which also covers
+    thresholds that moved into the past (priority upgrade, late import, a new rule).
+
+    ``repeat_limit`` and ``page_until`` bound the infinite repeat series for simulations.
+    """
+    if now.tzinfo is None:
+        raise ValueError("decide needs an aware 'now'")
+    due, undeliverable, next_rule = escalations(
+        incident, ctx, now, sent_keys, repeat_limit=repeat_limit
+    )
+    send, superseded = select_catch_up(due, now, ctx.catch_up_grace)
+    if last_evaluated_at is not None and superseded:
+        since = f" (last evaluated {last_evaluated_at.isoformat()})"
+        send = [_why(n, n.reason + since) for n in send]
+    paging = pages(
+        incident.id,
+        incident.history,
+        incident.plan,
+        now,
+        oncall=ctx.oncall,
+        support_manager=ctx.roles.support_manager,
+        people=ctx.people,
+        ack_within=ctx.hotline_ack_within,
+        page_repeat=ctx.page_repeat,
+        sent_keys=sent_keys,
+        until=page_until,
+    )
+    candidates = [t for t in (next_rule, paging.next_at) if t is not None]
+    notices = sorted([*paging.notices, *send], key=lambda n: (not n.urgent, n.send_at, -n.severity))
+    return Evaluation(
+        notices=tuple(notices),
+        skipped=(*paging.skipped, *superseded, *undeliverable),
+        next_check_at=min(candidates, default=None),
+    )
