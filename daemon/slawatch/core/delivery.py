@@ -367,7 +367,7 @@ def next_attempt(
 class TokenBucket:
     """A token bucket: ``rate_per_s`` tokens a second, at most ``capacity`` saved up.
 
-    ``now`` is any monotonic clock in seconds (the dispatcher passes ``time.monotonic()``, tests
+    ``now`` is any monotonic clock in seconds (the dispatcher passes its monotonic clock, tests
     pass numbers). Not thread-safe: one dispatcher owns it.
     """
 
