@@ -230,15 +230,22 @@ def build_settings(data: dict[str, Any], path: Path | None) -> Settings:
         check_person(f"oncall.people[{index}]", person_id)
     for index, override in enumerate(parsed.oncall.overrides):
         check_person(f"oncall.overrides[{index}].person", override.person)
+    rule_names: set[str] = set()
     for index, rule in enumerate(parsed.escalation.rules or ()):
-        for recipient in rule.notify:
+        # A rule's name is the stable id of its step in dedupe keys: it must be unique.
+        if rule.name is not None:
+            if rule.name in rule_names:
+                problem(f"escalation.rules[{index}].name", f"duplicate rule name {rule.name!r}")
+            rule_names.add(rule.name)
+        # "csm|team": the first alternative that resolves; each one must be valid.
+        for recipient in (part.strip() for item in rule.notify for part in item.split("|")):
             if recipient in RECIPIENT_KEYWORDS or recipient.startswith("#"):
                 continue
             if recipient not in parsed.people:
                 problem(
                     f"escalation.rules[{index}].notify",
                     f"unknown recipient {recipient!r}: use {', '.join(sorted(RECIPIENT_KEYWORDS))},"
-                    " a person from [people] or a '#channel'",
+                    " a person from [people] or a '#channel' (alternatives: 'csm|team')",
                 )
     if problems:
         raise ConfigError(problems)

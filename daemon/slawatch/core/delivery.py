@@ -213,9 +213,10 @@ class Notice:
 
 
 # ------------------------------------------------------------------------------- catch-up
-def _level(notice: Notice) -> tuple[str | None, str, int]:
-    """Notices that became due together (same target, step, repetition) form one level."""
-    return (notice.target, notice.step, notice.repetition)
+def _level(notice: Notice) -> tuple[str | None, str, datetime]:
+    """Notices that became due together (same target, stage and instant) form one level: the
+    breach rules for the team, the manager and the CSM are one level, sent or skipped together."""
+    return (notice.target, notice.stage, notice.at)
 
 
 def select_catch_up(
@@ -236,13 +237,13 @@ def select_catch_up(
     """
     if not due:
         return [], []
-    levels: dict[tuple[str | None, str, int], list[Notice]] = {}
+    levels: dict[tuple[str | None, str, datetime], list[Notice]] = {}
     for notice in due:
         levels.setdefault(_level(notice), []).append(notice)
     stale = any(n.at < now - grace for n in due)
     if len(levels) < 2 or not stale:
         return list(due), []
-    best_key = max(levels, key=lambda k: (levels[k][0].severity, levels[k][0].at, k[1]))
+    best_key = max(levels, key=lambda k: (max(n.severity for n in levels[k]), k[2], k[0] or ""))
     chosen = levels[best_key]
     others = [n for key, group in levels.items() if key != best_key for n in group]
     missed = tuple(sorted({f"{n.target or '-'}:{n.step}#{n.repetition}" for n in others}))
@@ -260,7 +261,7 @@ def select_catch_up(
         for n in chosen
     ]
     skipped = [
-        replace(n, reason=f"superseded by catch-up ({chosen[0].target}:{chosen[0].step})")
+        replace(n, reason=f"superseded by catch-up ({chosen[0].target} {chosen[0].stage})")
         for n in others
     ]
     return send, skipped
