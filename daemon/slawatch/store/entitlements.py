@@ -139,7 +139,9 @@ def entitlement_uses(
     query = select(EntitlementUse).where(EntitlementUse.account_id == account_id)
     if contract_year_start is not None:
         query = query.where(EntitlementUse.contract_year_start == contract_year_start)
-    return list(session.execute(query.order_by(EntitlementUse.used_at, EntitlementUse.id)).scalars())
+    return list(
+        session.execute(query.order_by(EntitlementUse.used_at, EntitlementUse.id)).scalars()
+    )
 
 
 def plan_history(session: Session, account_id: str) -> list[tuple[date, str]]:

@@ -1,0 +1,99 @@
+"""The daily reminders job: alignment meetings, workshops behind, allowances used up.
+
+:func:`run_daily_reminders` is the body the daemon's scheduler calls once a day (and at start,
+so a daemon that was down catches up). It asks the pure core what every active account should
+have been told by ``now`` and enqueues it in the outbox. Each decision has a unique dedupe key,
+so running the job twice, or after a restart, enqueues nothing new; and the core only returns
+the latest reminder that applies, so a long outage produces one message per meeting, not a
+flood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from slawatch.config.loader import Settings
+from slawatch.core.entitlements import exhausted_notices
+from slawatch.core.meetings import meeting_reminders
+from slawatch.core.reminder import Reminder
+from slawatch.core.workshops import workshop_reminders
+from slawatch.service.entitlements import (
+    account_meetings,
+    active_accounts,
+    enqueue_reminders,
+    entitlement_balances,
+    workshop_status,
+)
+from slawatch.store import entitlements as store
+
+__all__ = ["ReminderRun", "daily_reminder_decisions", "run_daily_reminders"]
+
+
+@dataclass(frozen=True)
+class ReminderRun:
+    """What one run decided (``decided``) and how many were new in the outbox (``enqueued``)."""
+
+    decided: tuple[Reminder, ...]
+    enqueued: int
+
+
+def daily_reminder_decisions(
+    session: Session, settings: Settings, now: datetime
+) -> tuple[Reminder, ...]:
+    """Every reminder the active accounts should have had by ``now`` (repeats included: the
+    outbox's dedupe keys drop those already enqueued)."""
+    lead = settings.file.roles.support_lead
+    accounts = active_accounts(session)
+    ids = [a.id for a in accounts]
+    meetings = store.meeting_dates(session, ids)
+    workshops = store.workshop_dates(session, ids)
+    out: list[Reminder] = []
+    for account in accounts:
+        view = account_meetings(
+            session, settings, account, now, meetings=meetings.get(account.id, [])
+        )
+        csm, has_csm = account.csm, view.plan.csm
+        out += meeting_reminders(
+            account.id,
+            view.periods,
+            view.meetings,
+            view.today,
+            view.rules,
+            csm=csm,
+            plan_has_csm=has_csm,
+            support_lead=lead,
+        )
+        ws = workshop_status(session, settings, account, now, held=workshops.get(account.id, []))
+        out += workshop_reminders(account.id, ws, csm=csm, plan_has_csm=has_csm, support_lead=lead)
+        year, balance = entitlement_balances(session, settings, account, now)
+        for kind, bal in balance.items():
+            if bal.included and bal.exhausted:
+                out += exhausted_notices(
+                    account.id,
+                    kind,
+                    year,
+                    included=bal.included,
+                    used=bal.used,
+                    csm=csm,
+                    plan_has_csm=has_csm,
+                    support_lead=lead,
+                )
+    return tuple(out)
+
+
+def run_daily_reminders(session: Session, settings: Settings, now: datetime) -> int:
+    """Compute and enqueue the day's reminders; return the number of new outbox rows.
+
+    Runs inside the caller's unit of work (the caller commits). Safe to call any number of
+    times a day: only decisions not yet in the outbox are added.
+    """
+    return run(session, settings, now).enqueued
+
+
+def run(session: Session, settings: Settings, now: datetime) -> ReminderRun:
+    """Like :func:`run_daily_reminders`, also returning the decisions (for logs and tests)."""
+    decided = daily_reminder_decisions(session, settings, now)
+    return ReminderRun(decided, enqueue_reminders(session, decided, now))
