@@ -205,7 +205,10 @@ def evaluate(
         elapsed = run.elapsed(cal, now)
         due_at = run.instant_at(cal, duration)
         if run.stopped_at is not None:
-            met = due_at is None or run.stopped_at <= due_at
+            # A clock stopped before it used its whole target is met, even when the projected
+            # due_at (counted on from the last pause) lies before the stop; otherwise it is met
+            # only if it stopped at the instant the target ran out.
+            met = elapsed < duration or due_at is None or run.stopped_at <= due_at
             state = ClockState.MET if met else ClockState.MISSED
         elif due_at is not None and now > due_at:
             state = ClockState.BREACHED
