@@ -313,3 +313,96 @@ def enqueue_reminders(session: Session, reminders: Sequence[Reminder], now: date
 
 def active_accounts(session: Session) -> list[Account]:
     return list_accounts(session, active_only=True)
+
+
+@dataclass(frozen=True)
+class MeetingRow:
+    """One line of ``slawatch meeting list`` / ``GET /api/v1/meetings``."""
+
+    account: str
+    name: str
+    plan: str
+    csm: str | None
+    cadence: str
+    due: date
+    state: str
+    held_on: date | None
+    days: int  # days until due at the account's today; negative when past
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "account": self.account,
+            "name": self.name,
+            "plan": self.plan,
+            "csm": self.csm,
+            "cadence": self.cadence,
+            "due": self.due.isoformat(),
+            "state": self.state,
+            "held_on": self.held_on.isoformat() if self.held_on else None,
+            "days": self.days,
+        }
+
+
+def _csm_matches(settings: Settings, csm: str | None, wanted: str) -> bool:
+    if csm is None:
+        return False
+    if csm.lower() == wanted.lower():
+        return True
+    person = settings.file.people.get(csm)
+    return bool(person and person.name and person.name.lower() == wanted.lower())
+
+
+def meeting_rows(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    *,
+    csm: str | None = None,
+    account_id: str | None = None,
+    due_within_days: int | None = None,
+    overdue_only: bool = False,
+) -> list[MeetingRow]:
+    """Overdue, due, upcoming (and current held) meetings of the active accounts, by due date.
+
+    ``csm`` matches a person id or display name; ``due_within_days`` keeps rows due on or before
+    today + that many days (overdue ones included).
+    """
+    accounts = [get_account(session, account_id)] if account_id else active_accounts(session)
+    if csm is not None:
+        accounts = [a for a in accounts if _csm_matches(settings, a.csm, csm)]
+    held = store.meeting_dates(session, [a.id for a in accounts])
+    rows: list[MeetingRow] = []
+    for account in accounts:
+        view = account_meetings(session, settings, account, now, meetings=held.get(account.id, []))
+        for item in view.overview():
+            if overdue_only and item.state != "overdue":
+                continue
+            days = (item.due - view.today).days
+            if due_within_days is not None and days > due_within_days:
+                continue
+            rows.append(
+                MeetingRow(
+                    account=account.id,
+                    name=account.name,
+                    plan=account.plan,
+                    csm=account.csm,
+                    cadence=cadence_name(item.period.months),
+                    due=item.due,
+                    state=item.state,
+                    held_on=item.period.held_on,
+                    days=days,
+                )
+            )
+    rows.sort(key=lambda r: (r.due, r.account))
+    return rows
+
+
+def workshop_rows(
+    session: Session, settings: Settings, now: datetime, *, account_id: str | None = None
+) -> list[tuple[Account, WorkshopStatus]]:
+    """Delivered vs included in the current contract year, per active account."""
+    accounts = [get_account(session, account_id)] if account_id else active_accounts(session)
+    held = store.workshop_dates(session, [a.id for a in accounts])
+    return [
+        (a, workshop_status(session, settings, a, now, held=held.get(a.id, []))) for a in accounts
+    ]
