@@ -6,7 +6,7 @@ Runs the real click commands against a real SQLite file named in a real config f
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -162,6 +162,7 @@ def test_meeting_plan_shows_the_year_and_reminders(env: tuple[Path, Database]) -
     for due in ("2025-11-30", "2026-02-28", "2026-05-31", "2026-08-31"):
         assert due in out
     assert "2025-11-16  reminder 14d -> maria (slack)" in out
+    assert "2025-12-08  overdue notice -> maria (slack), lead (email)" in out
     assert "overdue notice" in out and "lead (email)" in out
     data = json.loads(
         run(config, "meeting", "plan", "acme", "--json", "--today", "2025-09-01").stdout
@@ -226,8 +227,9 @@ def test_entitlement_show_resets_at_the_anniversary(env: tuple[Path, Database]) 
     data = json.loads(run(config, "entitlement", "show", "acme", "--json").stdout)
     assert data["report"]["used"] == 1
     start = date.fromisoformat(data["contract_year_start"])
-    end = date.fromisoformat(data["contract_year_end"])
+    end = date.fromisoformat(data["resets_on"])
     assert start <= today < end and start.month == 8 and start.day == 31
+    assert date.fromisoformat(data["contract_year_end"]) == end - timedelta(days=1)
     after = json.loads(
         run(config, "entitlement", "show", "acme", "--json", "--today", end.isoformat()).stdout
     )

@@ -8,7 +8,7 @@ allowance it is refused (exit 2, nothing stored) unless ``--force``, which recor
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -64,18 +64,22 @@ def register(cli: click.Group) -> None:
             row = get_account(session, account)
             year, balances = svc.entitlement_balances(session, settings, row, now_for(today))
             plan = row.plan
+        last_day = year.end - timedelta(days=1)
         if as_json:
             echo_json(
                 {
                     "account": account,
                     "plan": plan,
                     "contract_year_start": year.start.isoformat(),
-                    "contract_year_end": year.end.isoformat(),
+                    "contract_year_end": last_day.isoformat(),
+                    "resets_on": year.end.isoformat(),
                     **{kind: balances[kind].as_dict() for kind in KINDS},
                 }
             )
             return
-        click.echo(f"{account} ({plan}), contract year {year.start} to {year.end}:")
+        click.echo(
+            f"{account} ({plan}), contract year {year.start} to {last_day} (resets on {year.end}):"
+        )
         click.echo(f"  {'KIND':<8} {'USED':>5} {'INCLUDED':>9} {'REMAINING':>10}")
         for kind in KINDS:
             d = balances[kind].as_dict()

@@ -215,9 +215,13 @@ def register(cli: click.Group) -> None:
             click.echo(f"  {entry['due']}  {entry['state']}{held}")
             for rem in entry["reminders"]:  # type: ignore[attr-defined]
                 mark = " (past)" if rem["past"] else ""
-                label = "reminder" if rem["stage"] == "meeting_reminder" else "overdue notice"
+                label = (
+                    f"reminder {rem['step']}"
+                    if rem["stage"] == "meeting_reminder"
+                    else "overdue notice"
+                )
                 to = ", ".join(rem["to"]) or "nobody (no CSM or support lead configured)"
-                click.echo(f"      {rem['on']}  {label} {rem['step']} -> {to}{mark}")
+                click.echo(f"      {rem['on']}  {label} -> {to}{mark}")
         if view.rules.overdue_repeat:
             click.echo(
                 f"  overdue notices repeat every {view.rules.overdue_repeat} days until a meeting "

@@ -7,7 +7,7 @@ rule (``[workshops] check_at_fraction`` / ``min_fraction_delivered``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -59,7 +59,7 @@ def register(cli: click.Group) -> None:
                         "included": ws.included,
                         "remaining": ws.remaining,
                         "contract_year_start": ws.year.start.isoformat(),
-                        "contract_year_end": ws.year.end.isoformat(),
+                        "contract_year_end": (ws.year.end - timedelta(days=1)).isoformat(),
                         "check_on": ws.check_on.isoformat(),
                         "behind": ws.behind,
                     }
