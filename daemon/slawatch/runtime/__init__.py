@@ -1,0 +1,1 @@
+"""The long-running process: the APScheduler timer, the scan, the dispatcher and the lifecycle."""
