@@ -9,6 +9,7 @@ of skipping them, so CI cannot go green without having run them.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import pg_server  # tests/ is on sys.path (rootdir conftest)
+from slawatch.config.loader import Settings, load_config
 from slawatch.store.db import Database
 from slawatch.store.migrate import upgrade
 from slawatch.store.models import Base
@@ -79,6 +81,17 @@ def _truncate(db: Database) -> None:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "slawatch.db"
+    database = Database(f"sqlite:///{path}")
+    upgrade(database)
+    database.dispose()  # the last connection closing checkpoints the WAL into the file
+    assert not path.with_name("slawatch.db-wal").exists()
+    return path
+
+
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
 )
@@ -91,8 +104,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database on each backend."""
     if backend == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'slawatch.db'}")
-        upgrade(database)
+        path = tmp_path / "slawatch.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        database = Database(f"sqlite:///{path}")
         yield database
         database.dispose()
         return
@@ -122,3 +136,44 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if REQUIRE_PG and _PG_SKIPPED:
         print(f"\n{len(_PG_SKIPPED)} PostgreSQL tests were skipped under SLAWATCH_REQUIRE_PG=1")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+SAMPLE_CONFIG = """
+default_calendar = "sofia"
+
+[calendars.sofia]
+timezone = "Europe/Sofia"
+holidays = { country = "BG" }
+[calendars.sofia.hours]
+mon = "09:00-18:00"
+tue = "09:00-18:00"
+wed = "09:00-18:00"
+thu = "09:00-18:00"
+fri = "09:00-18:00"
+
+[people.alice]
+name = "Alice"
+email = "alice@example.com"
+
+[api]
+tokens = ["env:SLAWATCH_TEST_TOKEN"]
+
+[accounts.configured]
+name = "Configured Ltd"
+plan = "business"
+csm = "alice"
+emails = ["ops@configured.example"]
+"""
+
+
+@pytest.fixture(scope="session")
+def sample_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small config file: a Sofia calendar, one person, one configured account, a token."""
+    path = tmp_path_factory.mktemp("config") / "slawatch.toml"
+    path.write_text(SAMPLE_CONFIG, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_settings(sample_config: Path) -> Settings:
+    return load_config(sample_config)
