@@ -186,7 +186,8 @@ def build_settings(data: dict[str, Any], path: Path | None) -> Settings:
 
     def check_calendar(key: str, name: str | None) -> None:
         if name is not None and name not in calendars and name not in parsed.calendars:
-            problem(key, f"unknown calendar {name!r}; defined: {', '.join(sorted(calendars))}")
+            defined = ", ".join(sorted(set(calendars) | set(parsed.calendars)))
+            problem(key, f"unknown calendar {name!r}; defined: {defined}")
 
     def check_person(key: str, name: str | None) -> None:
         if name is not None and name not in parsed.people:
@@ -269,7 +270,12 @@ def holiday_checker(
     try:
         table = holidays_lib.country_holidays(country, subdiv=subdiv, categories=categories or None)
     except NotImplementedError:
-        raise ValueError(f"unknown holiday country {country!r} or subdivision {subdiv!r}") from None
+        if country not in holidays_lib.list_supported_countries():
+            raise ValueError(
+                f"unknown holiday country {country!r}; use an ISO 3166 code the holidays "
+                "package supports, like 'BG' or 'US'"
+            ) from None
+        raise ValueError(f"unknown subdivision {subdiv!r} of holiday country {country!r}") from None
     except Exception as exc:  # the package raises several types for bad subdiv/categories
         raise ValueError(str(exc)) from None
     return table.__contains__

@@ -93,8 +93,11 @@ def parse_interval(text: str) -> Interval:
     if not isinstance(text, str) or text.count("-") != 1:
         raise ValueError(f"malformed interval {text!r}; write it like '09:00-18:00'")
     left, right = text.split("-")
-    start = _parse_hhmm(left, allow_24=False)
-    end = _parse_hhmm(right, allow_24=True)
+    try:
+        start = _parse_hhmm(left, allow_24=False)
+        end = _parse_hhmm(right, allow_24=True)
+    except ValueError as exc:
+        raise ValueError(f"malformed interval {text!r}: {exc}") from None
     if end == start:
         raise ValueError(f"interval {text!r} is empty")
     if end < start:
