@@ -69,6 +69,7 @@ __all__ = [
     "escalations",
     "parse_when",
     "rule_step",
+    "simulate_timeline",
 ]
 
 
@@ -376,7 +377,8 @@ def _resolve(token: str, incident: IncidentSnapshot, ctx: PolicyContext, at: dat
         if not incident.plan.csm:
             return _Resolved(None, "none", f"plan {incident.plan.name} has no CSM", quiet=True)
         if not incident.csm:
-            return _Resolved(None, "none", f"account {incident.account or '?'} has no CSM")
+            owner = f"account {incident.account}" if incident.account else "the account"
+            return _Resolved(None, "none", f"{owner} has no CSM")
         return _person(incident.csm, ctx, "CSM")
     if token == "assignee":
         who = incident.assignee
@@ -580,3 +582,41 @@ def decide(
         skipped=(*paging.skipped, *superseded, *undeliverable),
         next_check_at=min(candidates, default=None),
     )
+
+
+def simulate_timeline(
+    incident: IncidentSnapshot,
+    ctx: PolicyContext,
+    *,
+    repeats: int = 1,
+    page_until: datetime | None = None,
+    horizon: datetime | None = None,
+    max_evaluations: int = 1000,
+) -> tuple[list[Notice], list[Notice]]:
+    """Everything :func:`decide` would produce for ``incident`` if nothing ever happened to it,
+    evaluated like a daemon that never misses a tick: ``(notices, skipped)`` in time order.
+
+    The infinite series are cut: at most ``repeats`` repeats per rule after the breach, pages
+    until ``page_until`` (default: the support manager's first page, ``2 * ack_within`` after
+    opening), and nothing after ``horizon`` if given. Used by ``slawatch simulate``.
+    """
+    opened = incident.history.opened_at
+    if page_until is None:
+        page_until = opened + 2 * ctx.hotline_ack_within
+    sent: set[str] = set()
+    notices: list[Notice] = []
+    skipped: list[Notice] = []
+    now = opened
+    for _ in range(max_evaluations):
+        evaluation = decide(incident, ctx, now, sent, repeat_limit=repeats, page_until=page_until)
+        notices.extend(evaluation.notices)
+        skipped.extend(evaluation.skipped)
+        sent.update(n.dedupe_key for n in (*evaluation.notices, *evaluation.skipped))
+        nxt = evaluation.next_check_at
+        if nxt is None or nxt <= now or (horizon is not None and nxt > horizon):
+            break
+        now = nxt
+    order = {"page": 0}
+    notices.sort(key=lambda n: (n.at, order.get(n.stage, 1), n.step, n.recipient, n.channel))
+    skipped.sort(key=lambda n: (n.at, n.step, n.recipient, n.channel))
+    return notices, skipped
