@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from slawatch import __version__
-from slawatch.cli import check, entitlements, meetings, simulate, workshops
+from slawatch.cli import check, entitlements, meetings, oncall, simulate, workshops
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,7 +14,7 @@ def cli() -> None:
     """slawatch: SLA escalation daemon for tiered support plans."""
 
 
-for module in (check, simulate, meetings, workshops, entitlements):
+for module in (check, simulate, meetings, workshops, entitlements, oncall):
     module.register(cli)
 
 
