@@ -7,13 +7,14 @@ CONFIG ?= config/slawatch.toml
 # The example config names this token for the HTTP API; override it in real deployments.
 export SLAWATCH_API_TOKEN ?= demo-token
 
-.PHONY: help run test lint format typecheck pytest bench clean install
+.PHONY: help run test lint format typecheck pytest bench clean install uninstall
 
 help:
 	@echo "make run    - create .venv, install, start slawatch on the example config (SQLite, console)"
 	@echo "make test   - create .venv with dev tools, run ruff, mypy and pytest"
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make install - install as a systemd service under /opt/slawatch (root)"
+	@echo "make uninstall - remove the service and /opt/slawatch (keeps config and data)"
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("slawatch needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -53,3 +54,16 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Install as a systemd service (see systemd/install.sh and the README). DESTDIR installs into a
+# staging root without calling systemctl; PREFIX moves the virtualenv (default /opt/slawatch).
+PREFIX ?= /opt/slawatch
+DESTDIR ?=
+PIP_FLAGS ?=
+
+install:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" PYTHON="$(PYTHON)" PIP_FLAGS="$(PIP_FLAGS)" \
+		sh systemd/install.sh install
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" sh systemd/install.sh uninstall
