@@ -246,3 +246,28 @@ def test_workshop_record_and_list(env: tuple[Path, Database]) -> None:
     text = run(config, "workshop", "list", "--today", "2026-03-15").stdout
     assert "1/6" in text and "behind" in text
     assert run(config, "workshop", "record", "acme", "--date", "x").exit_code == 2
+
+
+def test_accounts_declared_in_the_config_are_listed(tmp_path: Path) -> None:
+    config = tmp_path / "slawatch.toml"
+    config.write_text(
+        CONFIG.format(db=tmp_path / "fresh.db")
+        + '\n[accounts.initech]\nname = "Initech"\nplan = "business"\n'
+        'contract_start = "2026-01-31"\n',
+        encoding="utf-8",
+    )
+    result = run(config, "meeting", "list", "--json", "--today", "2026-07-20")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [
+        {
+            "account": "initech",
+            "name": "Initech",
+            "plan": "business",
+            "csm": None,
+            "cadence": "biannual",
+            "due": "2026-07-31",
+            "state": "due",
+            "held_on": None,
+            "days": 11,
+        }
+    ]

@@ -21,6 +21,7 @@ from slawatch.config.loader import Settings
 from slawatch.core.meetings import planned_reminders
 from slawatch.core.reminder import escalated_recipients, routine_recipients
 from slawatch.service import entitlements as svc
+from slawatch.service.accounts import sync_config_accounts
 from slawatch.store.db import Database
 from slawatch.store.migrate import upgrade
 from slawatch.store.repo import get_account
@@ -28,11 +29,13 @@ from slawatch.store.repo import get_account
 
 @contextmanager
 def write_session(settings: Settings) -> Iterator[Session]:
-    """A unit of work on the configured database (migrated to the current schema first)."""
+    """A unit of work on the configured database (migrated to the current schema first, and
+    with the accounts declared in the config file upserted, like every account command)."""
     db = Database.from_settings(settings)
     try:
         upgrade(db)
         with db.session() as session:
+            sync_config_accounts(session, settings, datetime.now(UTC))
             yield session
     finally:
         db.dispose()
