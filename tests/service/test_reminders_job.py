@@ -248,3 +248,30 @@ def test_workshops_behind_reminds_once(db: Database, settings: Settings) -> None
     rows = [r for r in outbox_rows(db) if r.stage == "workshops_behind"]
     assert [(r.recipient, r.payload["workshops"]["held"]) for r in rows] == [("maria", 1)]
     assert daily(db, settings, date(2026, 8, 1)) == 0
+
+
+def test_concurrent_uses_cannot_overdraw_the_allowance(db: Database, settings: Settings) -> None:
+    """Eight writers race for business's single custom report: exactly one wins."""
+    import threading
+
+    add_account(db, "race", "business", date(2025, 3, 10))
+    now = at(date(2026, 1, 5))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            with db.session() as s:
+                svc.use_entitlement(s, settings, "race", "report", now)
+            outcomes.append("ok")
+        except ConflictError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["ok"] + ["refused"] * 7
+    assert count_uses(db) == 1
