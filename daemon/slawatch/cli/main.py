@@ -5,7 +5,19 @@ from __future__ import annotations
 import click
 
 from slawatch import __version__
-from slawatch.cli import check, entitlements, meetings, oncall, simulate, workshops
+from slawatch.cli import (
+    accounts,
+    check,
+    db,
+    entitlements,
+    incidents,
+    meetings,
+    oncall,
+    outbox,
+    run,
+    simulate,
+    workshops,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +27,10 @@ def cli() -> None:
 
 
 for module in (check, simulate, meetings, workshops, entitlements, oncall):
+    module.register(cli)
+for module in (accounts, incidents, db):
+    module.register(cli)
+for module in (run, outbox):
     module.register(cli)
 
 

@@ -80,7 +80,14 @@ LIBRARY_LOGGERS = (
     "mail.log",
 )
 # Chatty at info level (twilio logs every request and its response headers): quiet unless debug.
-_QUIET_UNLESS_DEBUG = ("twilio.http_client", "urllib3", "httpx", "sqlalchemy.engine")
+_QUIET_UNLESS_DEBUG = (
+    "twilio.http_client",
+    "urllib3",
+    "httpx",
+    "sqlalchemy",
+    "alembic",
+    "apscheduler",
+)
 
 _SECRET_KEY = re.compile(
     r"(pass(word|wd|phrase)?|secret|token|authori[sz]ation|api[_-]?key|credential|cookie|"

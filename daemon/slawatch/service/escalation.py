@@ -97,7 +97,7 @@ def _new_row(incident: Incident, notice: Notice) -> outbox.NewNotification:
         repetition=notice.repetition,
         urgent=notice.urgent,
         not_before=notice.not_before,
-        payload=notice.as_dict(),
+        payload={**notice.as_dict(), "incident_external_id": incident.external_id},
     )
 
 

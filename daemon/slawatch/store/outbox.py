@@ -312,3 +312,24 @@ def cancel(session: Session, notification_id: int, now: datetime) -> Notificatio
     row.updated_at = now
     session.flush()
     return row
+
+
+def purge_sent_before(session: Session, cutoff: datetime) -> int:
+    """Housekeeping: delete sent, dropped and cancelled rows last touched before ``cutoff``.
+
+    Failed rows are kept for an operator to look at (``slawatch outbox list --status failed``).
+    Rows another row falls back from are kept while that row exists (the foreign key).
+    """
+    from sqlalchemy import delete
+
+    referenced = select(Notification.fallback_of).where(Notification.fallback_of.is_not(None))
+    result = session.execute(
+        delete(Notification)
+        .where(
+            Notification.status.in_(["sent", "dropped", "cancelled"]),
+            Notification.updated_at < cutoff,
+            Notification.id.not_in(referenced),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

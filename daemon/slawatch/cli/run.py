@@ -1,0 +1,36 @@
+"""``slawatch run``: start the daemon in the foreground (systemd runs exactly this)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from slawatch.cli.common import config_option
+from slawatch.errors import ConfigError, SlawatchError
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @config_option
+    @click.option(
+        "--demo",
+        is_flag=True,
+        help="Also create a demo account and incidents with targets of minutes, to watch "
+        "escalations happen.",
+    )
+    def run(config_path: str | None, demo: bool) -> None:
+        """Run the SLA daemon: the scan, the outbox dispatcher, reminders and the HTTP API."""
+        from slawatch.runtime.daemon import Daemon
+
+        daemon = Daemon(config_path, demo=demo)
+        try:
+            code = daemon.run()
+        except ConfigError as exc:
+            for line in exc.problems:
+                click.echo(line, err=True)
+            sys.exit(2)
+        except SlawatchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        sys.exit(code)

@@ -1,0 +1,398 @@
+"""``slawatch run``: one long-running process, the timer plus the HTTP API.
+
+Lifecycle:
+
+* **start**: load and check the configuration (secrets included), configure logging, take the
+  pid lock next to the database, apply migrations under a lock, upsert the config's accounts,
+  put rows a crash left ``sending`` back to ``pending``, start the timer (full recompute first,
+  then the scan every ``[daemon] scan_interval``, the dispatcher every ``dispatch_interval`` and
+  whenever work is enqueued, the daily reminders, housekeeping) and the API, then ``READY=1``.
+* **SIGHUP**: reload the configuration. A bad file is refused with its errors logged and the
+  old configuration stays in force; a good one is swapped in and a full recompute runs.
+* **SIGTERM/SIGINT**: stop taking work (the API stops, the dispatcher finishes the message in
+  flight), ``STOPPING=1``, exit 0 within ``[daemon] shutdown_timeout`` plus the in-flight send.
+
+The database is the source of truth: nothing that matters lives only in memory, so a crash or
+``kill -9`` at any point loses nothing (see :mod:`slawatch.runtime.dispatch`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from slawatch.config.loader import Settings, load_config
+from slawatch.config.policy_context import policy_context
+from slawatch.core.policy import PolicyContext
+from slawatch.errors import ConfigError
+from slawatch.obs.logging import configure_logging, get_logger
+from slawatch.obs.metrics import Metrics
+from slawatch.runtime.dispatch import Dispatcher
+from slawatch.runtime.pidlock import PidLock, pid_path
+from slawatch.runtime.sdnotify import Notifier, Watchdog
+from slawatch.runtime.timer import Timer
+from slawatch.service import escalation
+from slawatch.store import outbox, repo
+from slawatch.store.db import Database
+from slawatch.store.migrate import upgrade
+
+log = get_logger("slawatch.daemon")
+
+SCAN_JOB = "sla-scan"
+DISPATCH_JOB = "outbox-dispatch"
+REMINDERS_JOB = "daily-reminders"
+HOUSEKEEPING_JOB = "housekeeping"
+#: Incidents evaluated per transaction in a scan or a full recompute.
+BATCH = 500
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The configuration in force and what is derived from it; swapped whole on reload."""
+
+    settings: Settings
+    policy: PolicyContext
+
+
+class Daemon:
+    """Owns every running part; :meth:`run` blocks until a stop signal and returns the exit code."""
+
+    def __init__(
+        self,
+        config_path: str | None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        demo: bool = False,
+    ) -> None:
+        self.config_path = config_path
+        self.environ = dict(os.environ if environ is None else environ)
+        self.demo = demo
+        self.notifier = Notifier(environ=self.environ)
+        self.metrics = Metrics()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._full_recompute = threading.Event()
+        self._api_server: Any = None
+        self._api_thread: threading.Thread | None = None
+        self.watchdog: Watchdog | None = None
+
+    # ------------------------------------------------------------------------- start-up
+    def _load(self) -> Loaded:
+        from slawatch.wiring import resolve_all_secrets
+
+        settings = load_config(self.config_path, self.environ)
+        resolve_all_secrets(settings, self.environ)
+        return Loaded(settings, policy_context(settings))
+
+    def start(self) -> None:
+        """Everything up to ``READY=1``; raises ConfigError (exit 2) on a bad configuration."""
+        from slawatch.wiring import build_dispatch_env, build_limiter
+
+        started = time.monotonic()
+        self.loaded = self._load()
+        settings = self.loaded.settings
+        configure_logging(settings.file.logging.level, settings.file.logging.format)
+        self.db = Database.from_settings(settings, self.environ)
+        self.pidlock = PidLock(pid_path(self.db.sqlite_path, self.environ))
+        self.pidlock.acquire()
+        before, after = upgrade(self.db)
+        if before != after:
+            log.info("database_migrated", from_revision=before, to_revision=after)
+        from slawatch.service.intake import Intake
+        from slawatch.wiring import evaluate_now
+
+        self.intake = Intake(
+            self.db,
+            settings,
+            on_change=evaluate_now(self.db, self._current, after=lambda _id: self.wake_dispatch()),
+        )
+        synced = self.intake.sync_config_accounts()
+        now = utc_now()
+        with self.db.session() as session:
+            requeued = outbox.requeue_in_flight(session, now)
+            open_count = repo.count_open_incidents(session)
+            accounts = len(repo.list_accounts(session))
+        if requeued:
+            log.warning(
+                "requeued_in_flight",
+                count=requeued,
+                detail="sent again: they were being sent when the daemon stopped",
+            )
+        if self.demo:
+            from slawatch.runtime.demo import seed_demo
+
+            seed_demo(self.intake, now)
+        env = build_dispatch_env(settings, db=self.db, environ=self.environ)
+        self.dispatcher = Dispatcher(
+            self.db, env, limiter=build_limiter(settings, time.monotonic()), metrics=self.metrics
+        )
+        self._full_recompute.set()
+        daemon_cfg = settings.file.daemon
+        self.timer = Timer(misfire_grace=daemon_cfg.misfire_grace)
+        self.timer.every(SCAN_JOB, self.scan, daemon_cfg.scan_interval)
+        self.timer.every(DISPATCH_JOB, self.dispatch, daemon_cfg.dispatch_interval)
+        hour, minute = (int(x) for x in settings.file.meetings.reminder_time.split(":"))
+        self.timer.daily(
+            REMINDERS_JOB,
+            self.reminders,
+            hour=hour,
+            minute=minute,
+            timezone=str(settings.calendar(None).timezone),
+        )
+        self.timer.every(HOUSEKEEPING_JOB, self.housekeeping, daemon_cfg.housekeeping_interval)
+        self.timer.start()
+        if settings.file.api.enabled:
+            self._start_api()
+        self.watchdog = Watchdog.from_environment(
+            self.notifier,
+            self.environ,
+            stale_after_s=max(60.0, 3 * daemon_cfg.scan_interval.total_seconds()),
+        )
+        if self.watchdog is not None:
+            self.watchdog.start()
+        senders = {ch: type(s).__name__ for ch, s in env.senders.items()}
+        log.info(
+            "started",
+            config=settings.source,
+            database=self.db.url_for_display,
+            plans=sorted(settings.plans),
+            calendars=sorted(settings.calendars),
+            accounts=accounts,
+            config_accounts=len(synced),
+            open_incidents=open_count,
+            senders=senders,
+            api=settings.file.api.listen if settings.file.api.enabled else None,
+            startup_ms=round((time.monotonic() - started) * 1000),
+        )
+        self.notifier.ready(self.status_line())
+
+    def _current(self) -> tuple[Settings, PolicyContext]:
+        loaded = self.loaded
+        return loaded.settings, loaded.policy
+
+    def _start_api(self) -> None:
+        import uvicorn
+
+        from slawatch.api.app import create_app
+        from slawatch.api.metrics_route import metrics_router
+
+        settings = self.loaded.settings
+        app = create_app(
+            self.db,
+            settings,
+            intake=self.intake,
+            scheduler_running=lambda: self.timer.running,
+        )
+        app.include_router(metrics_router(self.metrics))
+        try:
+            from slawatch.api.twilio_callback import twilio_callback_router
+        except ImportError:  # pragma: no cover - the route ships with the senders
+            twilio_callback_router = None  # type: ignore[assignment]
+        if twilio_callback_router is not None and settings.file.sms is not None:
+            app.include_router(self._twilio_router(twilio_callback_router))
+        host, _, port = settings.file.api.listen.rpartition(":")
+        config = uvicorn.Config(
+            app,
+            host=host.strip("[]"),
+            port=int(port),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        self._api_server = uvicorn.Server(config)
+        self._api_thread = threading.Thread(target=self._api_server.run, name="api", daemon=True)
+        self._api_thread.start()
+        deadline = time.monotonic() + 5
+        while not self._api_server.started and time.monotonic() < deadline:
+            if not self._api_thread.is_alive():
+                raise ConfigError(f"api.listen: cannot listen on {settings.file.api.listen}")
+            time.sleep(0.01)
+
+    def _twilio_router(self, factory: Any) -> Any:
+        from slawatch.wiring import secret
+
+        sms = self.loaded.settings.file.sms
+        assert sms is not None
+        token = secret(sms.auth_token, self.environ)
+
+        def record(message_sid: str, status: str) -> bool:
+            with self.db.session() as session:
+                return outbox.set_delivery_status(session, message_sid, status, utc_now())
+
+        return factory(token, record, public_url=self.loaded.settings.file.api.public_url)
+
+    # --------------------------------------------------------------------------- the jobs
+    def scan(self) -> None:
+        """The SLA scan: due incidents only, or every open incident after start/reload."""
+        full = self._full_recompute.is_set()
+        self._full_recompute.clear()
+        started = time.perf_counter()
+        settings, ctx = self._current()
+        total = escalation.EvaluationSummary()
+        now = utc_now()
+        if full:
+            after_id = 0
+            while not self._stop.is_set():
+                with self.db.session() as session:
+                    summary, last = escalation.evaluate_page(
+                        session, settings, ctx, now, after_id=after_id, limit=BATCH
+                    )
+                total.merge(summary)
+                if last is None:
+                    break
+                after_id = last
+        else:
+            while not self._stop.is_set():
+                with self.db.session() as session:
+                    summary = escalation.evaluate_due(session, settings, ctx, now, limit=BATCH)
+                total.merge(summary)
+                if summary.evaluated < BATCH:
+                    break
+        duration = time.perf_counter() - started
+        self.metrics.record_scan(
+            duration,
+            ok=True,
+            finished_at_unix=utc_now().timestamp(),
+            kind="full" if full else "tick",
+        )
+        for notice, new in total.decisions:
+            if new:
+                log.info(
+                    "escalation_decided",
+                    incident_id=notice.incident,
+                    target=notice.target,
+                    stage=notice.stage,
+                    step=notice.step,
+                    repetition=notice.repetition,
+                    recipient=notice.recipient,
+                    channel=notice.channel,
+                    send_at=notice.send_at.isoformat(),
+                    reason=notice.reason,
+                )
+        if total.evaluated or full:
+            log.info(
+                "scan_finished",
+                kind="full" if full else "tick",
+                evaluated=total.evaluated,
+                enqueued=total.enqueued,
+                skipped=total.skipped,
+                duration_ms=round(duration * 1000, 1),
+            )
+        if self.watchdog is not None:
+            self.watchdog.progress()
+        if total.enqueued:
+            self.wake_dispatch()
+        self.notifier.status(self.status_line())
+
+    def dispatch(self) -> None:
+        self.dispatcher.run_once()
+
+    def wake_dispatch(self) -> None:
+        self.timer.wake(DISPATCH_JOB)
+
+    def reminders(self) -> None:
+        from slawatch.service.reminders import run_daily_reminders
+
+        settings, _ = self._current()
+        with self.db.session() as session:
+            result = run_daily_reminders(session, settings, utc_now())
+        enqueued = result if isinstance(result, int) else getattr(result, "enqueued", 0)
+        if enqueued:
+            log.info("reminders_enqueued", count=enqueued)
+            self.wake_dispatch()
+
+    def housekeeping(self) -> None:
+        """Forget sent notifications older than ``[daemon] keep_sent_days``; prune rate limits."""
+        settings, _ = self._current()
+        cutoff = utc_now() - timedelta(days=settings.file.daemon.keep_sent_days)
+        with self.db.session() as session:
+            purged = outbox.purge_sent_before(session, cutoff)
+        self.dispatcher.limiter.prune(time.monotonic())
+        if purged:
+            log.info("housekeeping", purged_notifications=purged)
+
+    def status_line(self) -> str:
+        try:
+            with self.db.read_session() as session:
+                open_count = repo.count_open_incidents(session)
+                counts = outbox.count_by_status(session)
+        except Exception:
+            return "database unavailable"
+        return (
+            f"{open_count} open incidents, outbox: {counts.get('pending', 0)} pending, "
+            f"{counts.get('failed', 0)} failed"
+        )
+
+    # --------------------------------------------------------------------------- reload
+    def reload(self) -> bool:
+        """Swap in a new configuration if it is valid; keep the old one otherwise."""
+        from slawatch.wiring import build_dispatch_env, build_limiter
+
+        self.notifier.reloading("reloading configuration")
+        try:
+            loaded = self._load()
+            env = build_dispatch_env(loaded.settings, db=self.db, environ=self.environ)
+        except ConfigError as exc:
+            log.error(
+                "reload_refused",
+                problems=exc.problems,
+                detail="the previous configuration stays in force",
+            )
+            self.notifier.ready(self.status_line())
+            return False
+        self.loaded = loaded
+        self.intake.settings = loaded.settings
+        self.dispatcher.env = env
+        self.dispatcher.limiter = build_limiter(loaded.settings, time.monotonic())
+        configure_logging(loaded.settings.file.logging.level, loaded.settings.file.logging.format)
+        self.intake.sync_config_accounts()
+        self._full_recompute.set()
+        self.timer.wake(SCAN_JOB)
+        log.info("reloaded", config=loaded.settings.source)
+        self.notifier.ready(self.status_line())
+        return True
+
+    # ------------------------------------------------------------------------ main loop
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self._reload.set()
+        else:
+            self._stop.set()
+
+    def run(self) -> int:
+        """Start, then serve until SIGTERM/SIGINT; SIGHUP reloads. Returns the exit code."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        self.start()
+        while not self._stop.is_set():
+            if self._reload.wait(0.5):
+                self._reload.clear()
+                self.reload()
+        self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        log.info("stopping")
+        self.notifier.stopping("stopping")
+        self.dispatcher.stopping.set()
+        if self._api_server is not None:
+            self._api_server.should_exit = True
+        self.timer.shutdown(wait=True)
+        if self._api_thread is not None:
+            self._api_thread.join(timeout=5)
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        self.db.dispose()
+        self.pidlock.release()
+        log.info("stopped")

@@ -1,0 +1,447 @@
+"""The outbox dispatcher: the explicit stages every notification goes through.
+
+For each due row, one at a time:
+
+1. **claim**: ``pending -> sending`` in its own committed transaction. Only the row about to be
+   sent is ever ``sending``, so a crash re-sends at most that one message after restart
+   (``requeue_in_flight`` at start) and never another one twice;
+2. **re-check**: the notification must still apply (incident not resolved, page not
+   acknowledged, target clock not met), else it is ``dropped`` with the reason;
+3. **rate limit**: per channel and per recipient token buckets; a row that must wait goes back
+   to ``pending`` until its turn. SMS pages are urgent: claimed first and never held;
+4. **address and render**: the recipient's Slack id, email or phone, and the channel's
+   template; a template error still sends the built-in plain text;
+5. **send** through the channel's sender, which only says *temporary* or *permanent*;
+6. **record**: ``sent`` with the provider's id (and the thread reference for later messages
+   about the same incident) only after the provider accepted it; a temporary failure is
+   retried with exponential backoff and jitter, honouring Retry-After, until
+   ``[delivery] max_attempts``; a permanent failure (or retries exhausted) marks the row
+   ``failed`` and enqueues the same notification on the next channel of ``[delivery] fallback``
+   so the person is still told.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slawatch.config.loader import Settings
+from slawatch.core.delivery import address_for, next_attempt, still_applies
+from slawatch.core.oncall import oncall_at
+from slawatch.core.policy import PolicyContext
+from slawatch.errors import DeliveryError
+from slawatch.obs.logging import get_logger, mask_phone
+from slawatch.obs.metrics import Metrics
+from slawatch.render.context import build_context
+from slawatch.render.renderer import Renderer
+from slawatch.senders.base import Sender
+from slawatch.service.evaluation import clocks_of, context_of
+from slawatch.store import outbox, repo
+from slawatch.store.db import Database
+from slawatch.store.models import Notification
+
+log = get_logger("slawatch.dispatch")
+
+#: Outbox kinds that describe an incident (their payload is the policy's notice).
+INCIDENT_KINDS = frozenset({"escalation", "page", "catchup"})
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DispatchEnv:
+    """What the dispatcher needs from the configuration; rebuilt (and swapped) on reload."""
+
+    settings: Settings
+    policy: PolicyContext
+    senders: Mapping[str, Sender]
+    renderer: Renderer
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    dropped: int = 0
+    held: int = 0
+
+
+def _mask(channel: str, address: str | None) -> str | None:
+    if address is None:
+        return None
+    return mask_phone(address) if channel == "sms" else address
+
+
+class Dispatcher:
+    """Sends due outbox rows; call :meth:`run_once` from the timer (and when woken)."""
+
+    def __init__(
+        self,
+        db: Database,
+        env: DispatchEnv,
+        *,
+        limiter: Any,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.env = env
+        self.limiter = limiter
+        self.metrics = metrics
+        self.clock = clock
+        self.monotonic = monotonic
+        self.rng = rng or random.Random()
+        self.stopping = threading.Event()
+
+    # ------------------------------------------------------------------------- the loop
+    def run_once(self, *, max_messages: int = 10_000) -> DispatchStats:
+        """Send what is due now, one row at a time, until nothing is due or we are stopping."""
+        stats = DispatchStats()
+        for _ in range(max_messages):
+            if self.stopping.is_set():
+                break
+            now = self.clock()
+            with self.db.session() as session:
+                claimed = outbox.claim(session, now, limit=1)
+                row = claimed[0] if claimed else None
+                snapshot = _RowSnapshot.of(row) if row is not None else None
+            if snapshot is None:
+                break
+            self._deliver(snapshot, stats)
+        self._update_gauges()
+        return stats
+
+    def _update_gauges(self) -> None:
+        if self.metrics is None:
+            return
+        now = self.clock()
+        with self.db.read_session() as session:
+            counts = outbox.count_by_status(session)
+            oldest = outbox.next_due_at(session)
+        age = (now - oldest).total_seconds() if oldest is not None and oldest < now else 0.0
+        self.metrics.set_outbox(counts.get("pending", 0) + counts.get("sending", 0), age)
+
+    # ---------------------------------------------------------------------- one message
+    def _deliver(self, row: _RowSnapshot, stats: DispatchStats) -> None:
+        env = self.env
+        now = self.clock()
+        bound = log.bind(
+            notification_id=row.id,
+            incident_id=row.incident_key,
+            target=row.target,
+            stage=row.stage,
+            channel=row.channel,
+            recipient=row.recipient,
+        )
+        with self.db.session() as session:
+            incident = None
+            if row.incident_id is not None:
+                loaded = repo.load_incidents(session, [row.incident_id])
+                incident = loaded[0] if loaded else None
+            ictx = context_of(incident, env.settings) if incident is not None else None
+            applies, reason = still_applies(
+                row.stage,
+                row.target,
+                ictx.history if ictx is not None else None,
+                now,
+                covers=row.payload.get("covers"),
+            )
+            if not applies:
+                outbox.mark_dropped(session, row.id, now, reason)
+                stats.dropped += 1
+                bound.info("notification_dropped", outcome="dropped", reason=reason)
+                self._record(row.channel, "dropped", None)
+                return
+            wait_s = self.limiter.acquire(
+                row.channel, row.recipient, self.monotonic(), urgent=row.urgent
+            )
+            if wait_s > 0:
+                outbox.hold_until(session, row.id, now, now + timedelta(seconds=wait_s))
+                stats.held += 1
+                return
+            address = row.address or address_for(
+                row.recipient, row.channel, env.settings.file.people
+            )
+            if not address:
+                self._fail(
+                    session,
+                    row,
+                    now,
+                    f"{row.recipient} has no {row.channel} address in the configuration",
+                    bound,
+                )
+                stats.failed += 1
+                return
+            context = self._context(row, incident, ictx, now)
+            message = env.renderer.render(row.stage, row.channel, context).with_meta(
+                dedupe_key=row.dedupe_key, incident_id=row.incident_key
+            )
+            thread_ref = (
+                repo.get_thread_ref(session, row.incident_id, row.channel, address)
+                if row.incident_id is not None
+                else None
+            )
+        sender = env.senders[row.channel]
+        started = time.perf_counter()
+        try:
+            result = sender.send(message, address, thread_ref=thread_ref)
+        except DeliveryError as exc:
+            elapsed = time.perf_counter() - started
+            with self.db.session() as session:
+                if exc.temporary:
+                    self._retry(session, row, self.clock(), exc, bound, stats)
+                else:
+                    self._fail(session, row, self.clock(), exc.reason, bound)
+                    stats.failed += 1
+            self._record(row.channel, "retry" if exc.temporary else "failed", elapsed)
+            return
+        except Exception as exc:  # a bug in a sender: retry rather than lose the message
+            elapsed = time.perf_counter() - started
+            bound.exception("sender_crashed")
+            error = DeliveryError(f"unexpected {type(exc).__name__}", temporary=True)
+            with self.db.session() as session:
+                self._retry(session, row, self.clock(), error, bound, stats)
+            self._record(row.channel, "retry", elapsed)
+            return
+        elapsed = time.perf_counter() - started
+        done = self.clock()
+        with self.db.session() as session:
+            outbox.mark_sent(
+                session,
+                row.id,
+                done,
+                provider_message_id=result.provider_message_id,
+                address=address,
+            )
+            if row.incident_id is not None and result.thread_ref:
+                repo.set_thread_ref(
+                    session, row.incident_id, row.channel, address, result.thread_ref
+                )
+        stats.sent += 1
+        self._record(row.channel, "sent", elapsed)
+        bound.info(
+            "notification_sent",
+            outcome="sent",
+            address=_mask(row.channel, address),
+            provider_message_id=result.provider_message_id,
+            duration_ms=round(elapsed * 1000, 1),
+            fallback_template=message.fallback,
+        )
+
+    def _record(self, channel: str, outcome: str, elapsed: float | None) -> None:
+        if self.metrics is not None:
+            self.metrics.record_send(channel, outcome, elapsed)
+
+    def _retry(
+        self,
+        session: Any,
+        row: _RowSnapshot,
+        now: datetime,
+        exc: DeliveryError,
+        bound: Any,
+        stats: DispatchStats,
+    ) -> None:
+        delivery = self.env.settings.file.delivery
+        decision = next_attempt(
+            row.attempts,
+            now,
+            max_attempts=delivery.max_attempts,
+            initial=delivery.retry_initial,
+            maximum=delivery.retry_max,
+            rand=self.rng.random(),
+            retry_after=(
+                timedelta(seconds=exc.retry_after_s) if exc.retry_after_s is not None else None
+            ),
+        )
+        if decision.retry and decision.at is not None:
+            outbox.mark_retry(session, row.id, now, decision.at, exc.reason)
+            stats.retried += 1
+            bound.warning(
+                "notification_retry",
+                outcome="temporary_failure",
+                error=exc.reason,
+                code=exc.code,
+                attempt=row.attempts,
+                retry_at=decision.at.isoformat(),
+            )
+            return
+        self._fail(session, row, now, f"{exc.reason} ({decision.reason})", bound)
+        stats.failed += 1
+
+    def _fail(self, session: Any, row: _RowSnapshot, now: datetime, error: str, bound: Any) -> None:
+        """Mark the row failed and hand the notification to the next fallback channel."""
+        outbox.mark_failed(session, row.id, now, error)
+        tried = [*row.payload.get("tried_channels", []), row.channel]
+        fallback = self.env.settings.file.delivery.fallback.get(row.channel, ())  # type: ignore[call-overload]
+        next_channel = next((c for c in fallback if c not in tried), None)
+        new_id = None
+        if next_channel is not None and address_for(
+            row.recipient, next_channel, self.env.settings.file.people
+        ):
+            new_id = outbox.enqueue(
+                session,
+                outbox.NewNotification(
+                    dedupe_key=f"{row.dedupe_key}|fallback:{next_channel}",
+                    kind=row.kind,
+                    stage=row.stage,
+                    recipient=row.recipient,
+                    channel=next_channel,
+                    next_attempt_at=now,
+                    incident_id=row.incident_id,
+                    account_id=row.account_id,
+                    target=row.target,
+                    step=row.step,
+                    repetition=row.repetition,
+                    urgent=row.urgent,
+                    payload={**row.payload, "tried_channels": tried},
+                    fallback_of=row.id,
+                ),
+                now,
+            )
+        bound.error(
+            "notification_failed",
+            outcome="failed",
+            error=error,
+            fallback_channel=next_channel if new_id is not None else None,
+        )
+
+    # -------------------------------------------------------------------------- context
+    def _context(
+        self, row: _RowSnapshot, incident: Any, ictx: Any, now: datetime
+    ) -> dict[str, Any]:
+        settings = self.env.settings
+        people = settings.file.people
+        person = people.get(row.recipient)
+        recipient_tz = None
+        if person is not None:
+            recipient_tz = str(settings.calendar(person.calendar).timezone)
+        who = oncall_at(settings.file.oncall, now)
+        oncall = {
+            "primary": _name(people, who.primary),
+            "secondary": _name(people, who.secondary),
+        }
+        recipient = {"name": person.name if person else row.recipient, "timezone": recipient_tz}
+        if incident is None or ictx is None:
+            account = None
+            if row.account_id:
+                with self.db.read_session() as session:
+                    found = repo.find_account(session, row.account_id)
+                    if found is not None:
+                        cal = settings.calendar(found.calendar)
+                        account = {
+                            "id": found.id,
+                            "name": found.name,
+                            "plan": found.plan,
+                            "csm": _name(people, found.csm),
+                            "timezone": str(cal.timezone),
+                        }
+            return build_context(
+                row.stage,
+                now=now,
+                account=account,
+                plan=account["plan"] if account else None,
+                recipient=recipient,
+                oncall=oncall,
+                incident_url=settings.file.links.incident_url,
+                extra=row.payload,
+            )
+        status = None
+        if row.target is not None:
+            status = next(
+                (s for s in clocks_of(ictx, settings, now) if s.target == row.target), None
+            )
+        state = ictx.history.state(now)
+        return build_context(
+            row.stage,
+            now=now,
+            incident={
+                "id": incident.external_id,
+                "title": incident.title,
+                "priority": state.priority,
+                "via_hotline": incident.via_hotline,
+                "assignee": incident.assignee,
+                "opened_at": incident.opened_at,
+                "acknowledged_by": state.acknowledged_by,
+            },
+            account={
+                "id": incident.account.id,
+                "name": incident.account.name,
+                "plan": incident.plan,
+                "csm": _name(people, incident.account.csm),
+                "timezone": str(ictx.calendar.timezone),
+            },
+            plan=ictx.plan,
+            status=status,
+            recipient=recipient,
+            business_day=ictx.calendar.business_day,
+            oncall=oncall,
+            incident_url=settings.file.links.incident_url,
+            extra={
+                "reason": row.payload.get("reason"),
+                "catchup": {
+                    "covers": row.payload.get("covers"),
+                    "missed": row.payload.get("missed", []),
+                },
+            },
+        )
+
+
+def _name(people: Mapping[str, Any], person_id: str | None) -> str | None:
+    if person_id is None:
+        return None
+    person = people.get(person_id)
+    return (person.name or person_id) if person is not None else person_id
+
+
+@dataclass(frozen=True)
+class _RowSnapshot:
+    """The claimed row's fields, detached from the session that claimed it."""
+
+    id: int
+    dedupe_key: str
+    kind: str
+    incident_id: int | None
+    incident_key: str | None
+    account_id: str | None
+    target: str | None
+    stage: str
+    step: str | None
+    repetition: int
+    recipient: str
+    channel: str
+    address: str | None
+    urgent: bool
+    attempts: int
+    payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Notification) -> _RowSnapshot:
+        payload = dict(row.payload or {})
+        return cls(
+            id=row.id,
+            dedupe_key=row.dedupe_key,
+            kind=row.kind,
+            incident_id=row.incident_id,
+            incident_key=str(payload.get("incident_external_id") or row.incident_id or "") or None,
+            account_id=row.account_id,
+            target=row.target,
+            stage=row.stage,
+            step=row.step,
+            repetition=row.repetition,
+            recipient=row.recipient,
+            channel=row.channel,
+            address=row.address,
+            urgent=row.urgent,
+            attempts=row.attempts,
+            payload=payload,
+        )

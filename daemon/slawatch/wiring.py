@@ -1,0 +1,190 @@
+"""The composition root: the one place where configuration becomes running parts.
+
+Everything else receives its collaborators; only this module knows which sender serves which
+channel, how secrets are resolved and registered for redaction, and how intake is hooked to the
+escalation policy so a change is evaluated at once (in the CLI as in the daemon).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from slawatch.config.loader import Settings
+from slawatch.config.policy_context import policy_context
+from slawatch.config.secrets import Secret, embedded_refs, resolve_embedded, resolve_secret
+from slawatch.core.delivery import RateLimiter
+from slawatch.core.policy import PolicyContext
+from slawatch.obs.logging import register_secret
+from slawatch.render.message import RenderedMessage
+from slawatch.render.renderer import Renderer
+from slawatch.runtime.dispatch import DispatchEnv
+from slawatch.senders.base import CHANNELS, Sender, SendResult
+from slawatch.senders.console import ConsoleSender
+from slawatch.senders.jsonl import JsonlSender
+from slawatch.service.escalation import evaluate_incidents
+from slawatch.store import repo
+from slawatch.store.db import Database, default_sqlite_path
+
+JSONL_FILENAME = "notifications.jsonl"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TeeSender:
+    """Delivers to several embedded senders (console and JSON-lines file) as one.
+
+    Used for a channel with no provider configured; the first sender's result is returned.
+    """
+
+    def __init__(self, senders: list[Sender], channels: frozenset[str]) -> None:
+        self._senders = senders
+        self.channels = channels
+
+    def send(self, message: RenderedMessage, address: str, *, thread_ref: str | None) -> SendResult:
+        results = [s.send(message, address, thread_ref=thread_ref) for s in self._senders]
+        return results[0] if results else SendResult(None, None)
+
+
+def secret(reference: str, environ: Mapping[str, str] | None = None) -> Secret:
+    """Resolve a secret reference and register its value for log redaction."""
+    value = resolve_secret(reference, environ)
+    register_secret(value)
+    return value
+
+
+def resolve_all_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Resolve (and register for redaction) every secret now, so a missing one fails the start."""
+    f = settings.file
+    for ref in f.api.tokens:
+        secret(ref, environ)
+    if f.slack is not None:
+        secret(f.slack.token, environ)
+    if f.sms is not None:
+        secret(f.sms.auth_token, environ)
+    if f.email is not None and f.email.password is not None:
+        secret(f.email.password, environ)
+    if f.database.url and embedded_refs(f.database.url):
+        for ref in embedded_refs(f.database.url):
+            secret(ref, environ)
+        register_secret(resolve_embedded(f.database.url, environ))
+
+
+def jsonl_path(settings: Settings, db: Database | None = None) -> Path:
+    """``[output] jsonl_path``, else ``notifications.jsonl`` next to the SQLite database."""
+    configured = settings.file.output.jsonl_path
+    if configured:
+        return Path(configured)
+    base = db.sqlite_path if db is not None and db.sqlite_path is not None else None
+    return (base or default_sqlite_path()).with_name(JSONL_FILENAME)
+
+
+def build_senders(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Sender]:
+    """One sender per channel: the configured provider, else the console and file senders."""
+    f = settings.file
+    embedded: list[Sender] = []
+    if f.output.console:
+        embedded.append(ConsoleSender(stream or sys.stdout))
+    embedded.append(JsonlSender(jsonl_path(settings, db)))
+    fallback = TeeSender(embedded, frozenset(CHANNELS))
+    senders: dict[str, Sender] = dict.fromkeys(CHANNELS, fallback)
+    if f.slack is not None:
+        from slawatch.senders.slack import SlackSender
+
+        senders["slack"] = SlackSender(
+            secret(f.slack.token, environ), base_url=f.slack.base_url, timeout=f.slack.timeout
+        )
+    if f.sms is not None:
+        from slawatch.senders.sms import TwilioSmsSender
+
+        senders["sms"] = TwilioSmsSender(
+            f.sms.account_sid,
+            secret(f.sms.auth_token, environ),
+            from_=f.sms.from_,
+            messaging_service_sid=f.sms.messaging_service_sid,
+            base_url=f.sms.base_url,
+            status_callback=f.sms.status_callback,
+            timeout=f.sms.timeout,
+        )
+    if f.email is not None:
+        from slawatch.senders import email as email_sender
+
+        senders["email"] = email_sender.sender_from_config(
+            f.email,
+            password=secret(f.email.password, environ) if f.email.password else None,
+        )
+    return senders
+
+
+def build_dispatch_env(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> DispatchEnv:
+    return DispatchEnv(
+        settings=settings,
+        policy=policy_context(settings),
+        senders=build_senders(settings, db=db, stream=stream, environ=environ),
+        renderer=Renderer(settings),
+    )
+
+
+def build_limiter(settings: Settings, now: float) -> RateLimiter:
+    delivery = settings.file.delivery
+    return RateLimiter(
+        dict(delivery.channel_rate_per_minute),
+        dict(delivery.recipient_rate_per_minute),
+        now=now,
+    )
+
+
+def evaluate_now(
+    db: Database,
+    settings_ref: Callable[[], tuple[Settings, PolicyContext]],
+    clock: Callable[[], datetime] = utc_now,
+    after: Callable[[int], None] | None = None,
+) -> Callable[[int], None]:
+    """An ``on_change`` hook for :class:`~slawatch.service.intake.Intake`.
+
+    It evaluates the changed incident with the escalation policy right away (enqueuing what is
+    due, e.g. a hotline page, and storing the policy's ``next_check_at``), then calls ``after``
+    (the daemon wakes its dispatcher). ``settings_ref`` returns the settings in force, so a
+    reload is honoured.
+    """
+
+    def on_change(incident_id: int) -> None:
+        settings, ctx = settings_ref()
+        now = clock()
+        with db.session() as session:
+            incidents = repo.load_incidents(session, [incident_id])
+            summary = evaluate_incidents(session, incidents, settings, ctx, now)
+        if after is not None and summary.enqueued:
+            after(incident_id)
+
+    return on_change
+
+
+def build_intake(db: Database, settings: Settings, **kwargs: Any) -> Any:
+    """The CLI's intake: every change is evaluated with the policy at once."""
+    from slawatch.service.intake import Intake
+
+    ctx = policy_context(settings)
+    return Intake(db, settings, on_change=evaluate_now(db, lambda: (settings, ctx)), **kwargs)
+
+
+def state_environment() -> dict[str, str]:
+    return dict(os.environ)
