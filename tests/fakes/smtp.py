@@ -14,6 +14,7 @@ import email.policy
 import ssl
 import subprocess
 import threading
+import warnings
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,6 +22,10 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+# Implicit TLS + AUTH: aiosmtpd cannot tell the connection is already encrypted and warns.
+warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
 
 
 def make_cert(directory: Path) -> tuple[Path, Path]:
@@ -126,7 +131,8 @@ class FakeSmtp:
             params.update(
                 authenticator=self._authenticate,
                 auth_required=True,
-                auth_require_tls=security != "none",
+                # aiosmtpd only counts STARTTLS as TLS; implicit TLS is encrypted from the start
+                auth_require_tls=security == "starttls",
             )
         self._controller = _Controller(
             _Handler(self),
