@@ -188,3 +188,57 @@ def build_intake(db: Database, settings: Settings, **kwargs: Any) -> Any:
 
 def state_environment() -> dict[str, str]:
     return dict(os.environ)
+
+
+class DaemonParts:
+    """The daemon's parts (see :class:`slawatch.runtime.daemon.Parts`)."""
+
+    def resolve_secrets(self, settings: Settings, environ: Mapping[str, str]) -> None:
+        resolve_all_secrets(settings, environ)
+
+    def dispatch_env(
+        self, settings: Settings, db: Database, environ: Mapping[str, str]
+    ) -> DispatchEnv:
+        return build_dispatch_env(settings, db=db, environ=environ)
+
+    def limiter(self, settings: Settings, now: float) -> RateLimiter:
+        return build_limiter(settings, now)
+
+    def intake(self, daemon: Any) -> Any:
+        from slawatch.service.intake import Intake
+
+        return Intake(
+            daemon.db,
+            daemon.loaded.settings,
+            on_change=evaluate_now(
+                daemon.db, daemon._current, after=lambda _id: daemon.wake_dispatch()
+            ),
+        )
+
+    def api_app(self, daemon: Any) -> Any:
+        """The HTTP API as the daemon serves it: the API, /metrics and Twilio receipts."""
+        from slawatch.api.app import create_app
+        from slawatch.api.metrics_route import metrics_router
+
+        settings: Settings = daemon.loaded.settings
+        app = create_app(
+            daemon.db,
+            settings,
+            intake=daemon.intake,
+            scheduler_running=lambda: daemon.timer.running,
+        )
+        app.include_router(metrics_router(daemon.metrics))
+        if settings.file.sms is not None:
+            from slawatch.api.twilio_callback import twilio_callback_router
+            from slawatch.store import outbox
+
+            token = secret(settings.file.sms.auth_token, daemon.environ)
+
+            def record(message_sid: str, status: str) -> bool:
+                with daemon.db.session() as session:
+                    return outbox.set_delivery_status(session, message_sid, status, utc_now())
+
+            app.include_router(
+                twilio_callback_router(token, record, public_url=settings.file.api.public_url)
+            )
+        return app

@@ -22,8 +22,9 @@ def register(cli: click.Group) -> None:
     def run(config_path: str | None, demo: bool) -> None:
         """Run the SLA daemon: the scan, the outbox dispatcher, reminders and the HTTP API."""
         from slawatch.runtime.daemon import Daemon
+        from slawatch.wiring import DaemonParts
 
-        daemon = Daemon(config_path, demo=demo)
+        daemon = Daemon(config_path, parts=DaemonParts(), demo=demo)
         try:
             code = daemon.run()
         except ConfigError as exc:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from slawatch.config.loader import Settings, load_config
 from slawatch.config.policy_context import policy_context
@@ -34,7 +34,7 @@ from slawatch.core.policy import PolicyContext
 from slawatch.errors import ConfigError
 from slawatch.obs.logging import configure_logging, get_logger
 from slawatch.obs.metrics import Metrics
-from slawatch.runtime.dispatch import Dispatcher
+from slawatch.runtime.dispatch import DispatchEnv, Dispatcher
 from slawatch.runtime.pidlock import PidLock, pid_path
 from slawatch.runtime.sdnotify import Notifier, Watchdog
 from slawatch.runtime.timer import Timer
@@ -57,6 +57,26 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class Parts(Protocol):
+    """What the composition root (:mod:`slawatch.wiring`) builds for the daemon.
+
+    The runtime never imports the adapters' construction details itself: it asks for them, so
+    tests and tools can hand it other parts.
+    """
+
+    def resolve_secrets(self, settings: Settings, environ: Mapping[str, str]) -> None: ...
+
+    def dispatch_env(
+        self, settings: Settings, db: Database, environ: Mapping[str, str]
+    ) -> DispatchEnv: ...
+
+    def limiter(self, settings: Settings, now: float) -> Any: ...
+
+    def intake(self, daemon: Daemon) -> Any: ...
+
+    def api_app(self, daemon: Daemon) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Loaded:
     """The configuration in force and what is derived from it; swapped whole on reload."""
@@ -72,10 +92,12 @@ class Daemon:
         self,
         config_path: str | None,
         *,
+        parts: Parts,
         environ: Mapping[str, str] | None = None,
         demo: bool = False,
     ) -> None:
         self.config_path = config_path
+        self.parts = parts
         self.environ = dict(os.environ if environ is None else environ)
         self.demo = demo
         self.notifier = Notifier(environ=self.environ)
@@ -89,16 +111,12 @@ class Daemon:
 
     # ------------------------------------------------------------------------- start-up
     def _load(self) -> Loaded:
-        from slawatch.wiring import resolve_all_secrets
-
         settings = load_config(self.config_path, self.environ)
-        resolve_all_secrets(settings, self.environ)
+        self.parts.resolve_secrets(settings, self.environ)
         return Loaded(settings, policy_context(settings))
 
     def start(self) -> None:
         """Everything up to ``READY=1``; raises ConfigError (exit 2) on a bad configuration."""
-        from slawatch.wiring import build_dispatch_env, build_limiter
-
         started = time.monotonic()
         self.loaded = self._load()
         settings = self.loaded.settings
@@ -109,20 +127,11 @@ class Daemon:
         before, after = upgrade(self.db)
         if before != after:
             log.info("database_migrated", from_revision=before, to_revision=after)
-        from slawatch.service.intake import Intake
-        from slawatch.wiring import evaluate_now
-
-        self.intake = Intake(
-            self.db,
-            settings,
-            on_change=evaluate_now(self.db, self._current, after=lambda _id: self.wake_dispatch()),
-        )
+        self.intake = self.parts.intake(self)
         synced = self.intake.sync_config_accounts()
         now = utc_now()
         with self.db.session() as session:
             requeued = outbox.requeue_in_flight(session, now)
-            open_count = repo.count_open_incidents(session)
-            accounts = len(repo.list_accounts(session))
         if requeued:
             log.warning(
                 "requeued_in_flight",
@@ -133,9 +142,15 @@ class Daemon:
             from slawatch.runtime.demo import seed_demo
 
             seed_demo(self.intake, now)
-        env = build_dispatch_env(settings, db=self.db, environ=self.environ)
+        with self.db.read_session() as session:
+            open_count = repo.count_open_incidents(session)
+            accounts = len(repo.list_accounts(session))
+        env = self.parts.dispatch_env(settings, self.db, self.environ)
         self.dispatcher = Dispatcher(
-            self.db, env, limiter=build_limiter(settings, time.monotonic()), metrics=self.metrics
+            self.db,
+            env,
+            limiter=self.parts.limiter(settings, time.monotonic()),
+            metrics=self.metrics,
         )
         self._full_recompute.set()
         daemon_cfg = settings.file.daemon
@@ -184,23 +199,8 @@ class Daemon:
     def _start_api(self) -> None:
         import uvicorn
 
-        from slawatch.api.app import create_app
-        from slawatch.api.metrics_route import metrics_router
-
         settings = self.loaded.settings
-        app = create_app(
-            self.db,
-            settings,
-            intake=self.intake,
-            scheduler_running=lambda: self.timer.running,
-        )
-        app.include_router(metrics_router(self.metrics))
-        try:
-            from slawatch.api.twilio_callback import twilio_callback_router
-        except ImportError:  # pragma: no cover - the route ships with the senders
-            twilio_callback_router = None  # type: ignore[assignment]
-        if twilio_callback_router is not None and settings.file.sms is not None:
-            app.include_router(self._twilio_router(twilio_callback_router))
+        app = self.parts.api_app(self)
         host, _, port = settings.file.api.listen.rpartition(":")
         config = uvicorn.Config(
             app,
@@ -218,19 +218,6 @@ class Daemon:
             if not self._api_thread.is_alive():
                 raise ConfigError(f"api.listen: cannot listen on {settings.file.api.listen}")
             time.sleep(0.01)
-
-    def _twilio_router(self, factory: Any) -> Any:
-        from slawatch.wiring import secret
-
-        sms = self.loaded.settings.file.sms
-        assert sms is not None
-        token = secret(sms.auth_token, self.environ)
-
-        def record(message_sid: str, status: str) -> bool:
-            with self.db.session() as session:
-                return outbox.set_delivery_status(session, message_sid, status, utc_now())
-
-        return factory(token, record, public_url=self.loaded.settings.file.api.public_url)
 
     # --------------------------------------------------------------------------- the jobs
     def scan(self) -> None:
@@ -337,12 +324,10 @@ class Daemon:
     # --------------------------------------------------------------------------- reload
     def reload(self) -> bool:
         """Swap in a new configuration if it is valid; keep the old one otherwise."""
-        from slawatch.wiring import build_dispatch_env, build_limiter
-
         self.notifier.reloading("reloading configuration")
         try:
             loaded = self._load()
-            env = build_dispatch_env(loaded.settings, db=self.db, environ=self.environ)
+            env = self.parts.dispatch_env(loaded.settings, self.db, self.environ)
         except ConfigError as exc:
             log.error(
                 "reload_refused",
@@ -354,7 +339,7 @@ class Daemon:
         self.loaded = loaded
         self.intake.settings = loaded.settings
         self.dispatcher.env = env
-        self.dispatcher.limiter = build_limiter(loaded.settings, time.monotonic())
+        self.dispatcher.limiter = self.parts.limiter(loaded.settings, time.monotonic())
         configure_logging(loaded.settings.file.logging.level, loaded.settings.file.logging.format)
         self.intake.sync_config_accounts()
         self._full_recompute.set()
