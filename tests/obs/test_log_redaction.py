@@ -251,3 +251,18 @@ def test_daemon_subprocess_writes_json_to_a_pipe() -> None:
     (line,) = [json.loads(raw) for raw in result.stdout.splitlines()]
     assert line["event"] == "started" and line["logger"] == "slawatch.run"
     assert line["note"] == f"token {REDACTED}" and line["to"] == MASKED
+
+
+def test_stdlib_exception_tracebacks_are_redacted() -> None:
+    """APScheduler logs a failing job with logger.exception: that traceback is scrubbed too."""
+    for fmt, stream in (("json", io.StringIO()), ("console", Tty())):
+        clear_secrets()
+        configure_logging("info", fmt, stream=stream)
+        register_secret(TWILIO_TOKEN)
+        try:
+            raise RuntimeError(f"job failed with {TWILIO_TOKEN} for {PHONE}")
+        except RuntimeError:
+            logging.getLogger("apscheduler.executors.default").exception("Job raised")
+        out = stream.getvalue()
+        assert "RuntimeError" in out and "Traceback" in out, fmt
+        assert TWILIO_TOKEN not in out and PHONE not in out and MASKED in out, fmt
