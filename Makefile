@@ -10,7 +10,7 @@ export SLAWATCH_API_TOKEN ?= demo-token
 .PHONY: help run test lint format typecheck pytest bench clean install uninstall
 
 help:
-	@echo "make run    - create .venv, install, start slawatch on the example config (SQLite, console)"
+	@echo "make run    - create .venv, install, start the daemon on the example config with demo incidents"
 	@echo "make test   - create .venv with dev tools, run ruff, mypy and pytest"
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make install - install as a systemd service under /opt/slawatch (root)"
@@ -29,9 +29,11 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# Starts the daemon on the example config with demo incidents whose targets are minutes, so
+# escalations show up on the console within a minute or two. Ctrl-C stops it.
 run: $(VENV)/.installed
 	$(BIN)/slawatch check-config --config $(CONFIG)
-	$(BIN)/slawatch simulate --config $(CONFIG) --plan enterprise --priority high --hotline --opened 2026-12-24T16:30+02:00
+	$(BIN)/slawatch run --config $(CONFIG) --demo
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check daemon tests bench
