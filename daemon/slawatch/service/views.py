@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slawatch.config.loader import Settings
-from slawatch.core.durations import format_duration
 from slawatch.core.plans import PRIORITIES
 from slawatch.core.sla import ClockStatus
 from slawatch.service.evaluation import clocks_of, context_of, earliest_due
@@ -45,7 +44,32 @@ def account_view(account: Account) -> dict[str, Any]:
     }
 
 
-def clock_view(status: ClockStatus) -> dict[str, Any]:
+def business_text(value: timedelta, business_day: timedelta | None) -> str:
+    """``"2d3h15m"`` with ``d`` = the calendar's business day; negative when overdue.
+
+    Seconds are shown only under an hour, since nobody plans a queue by the second.
+    """
+    total = round(value.total_seconds())
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    parts: list[str] = []
+    day = int(business_day.total_seconds()) if business_day else 0
+    day_count = 0
+    if day > 0 and total >= day:
+        day_count, total = divmod(total, day)
+        parts.append(f"{day_count}d")
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes:
+        parts.append(f"{minutes}m")
+    if seconds and not hours and not day_count:
+        parts.append(f"{seconds}s")
+    return sign + ("".join(parts) or "0s")
+
+
+def clock_view(status: ClockStatus, business_day: timedelta | None = None) -> dict[str, Any]:
     remaining = status.remaining
     return {
         "target": status.target,
@@ -55,7 +79,7 @@ def clock_view(status: ClockStatus) -> dict[str, Any]:
         "duration_seconds": _seconds(status.duration),
         "elapsed_seconds": _seconds(status.elapsed),
         "remaining_seconds": _seconds(remaining),
-        "remaining": format_duration(remaining) if remaining is not None else None,
+        "remaining": business_text(remaining, business_day) if remaining is not None else None,
         "overdue": remaining is not None and remaining < timedelta(0),
         "fraction": round(status.fraction, 4) if status.fraction is not None else None,
         "due_at": iso(status.due_at),
@@ -119,7 +143,9 @@ def incident_view(
         "acknowledged_by": incident.acknowledged_by,
         "next_check_at": iso(incident.next_check_at),
         "due_at": iso(earliest_due(statuses)),
-        "clocks": [clock_view(s) for s in statuses],
+        "clocks": [
+            clock_view(s, None if s.immediate else ctx.calendar.business_day) for s in statuses
+        ],
     }
     if with_events:
         view["events"] = [
