@@ -42,10 +42,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Literal, Protocol
 
 from slawatch.core.calendar import BusinessCalendar
-from slawatch.core.delivery import Notice, PersonLike, address_for, select_catch_up, severity
+from slawatch.core.delivery import (
+    Notice,
+    PersonLike,
+    address_for,
+    dedupe_key,
+    select_catch_up,
+    severity,
+)
 from slawatch.core.durations import Duration, format_duration, parse_duration
 from slawatch.core.incident import IncidentHistory
 from slawatch.core.oncall import OncallLike, oncall_at
@@ -252,15 +260,23 @@ def rule_step(rule: RuleLike) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Threshold:
-    """One rule threshold on one target: its stage, repetition, instant and business amount."""
+    """One rule's reached threshold on one target, in business time on the target's clock.
+
+    ``amount`` is the business time the clock must have used; its instant is computed only when
+    a notice is actually built (most evaluations find everything already sent).
+    """
 
     target: str
     step: str
     stage: str
     repetition: int
-    at: datetime
+    amount: timedelta
     percent: float
     description: str
+
+
+#: Rounding slack when comparing business time used with a threshold amount.
+_EPSILON = timedelta(milliseconds=1)
 
 
 def _reach(run: ClockRun, calendar: BusinessCalendar, amount: timedelta) -> datetime | None:
@@ -284,67 +300,71 @@ def _clock(
     return incident.calendar, spec.resolve(incident.calendar.business_day)
 
 
-def _thresholds(
-    rule: RuleLike,
-    target: str,
-    run: ClockRun,
-    calendar: BusinessCalendar,
-    duration: timedelta,
-    now: datetime,
-    repeat_limit: int | None,
-) -> tuple[Threshold | None, datetime | None]:
-    """The latest threshold of ``rule`` reached by ``now`` (if any) and the next one after."""
-    kind, value = parse_when(rule.when)
-    step = rule_step(rule)
+@lru_cache(maxsize=4096)
+def _rule_amount(
+    when: str, repeat: Duration | None, duration: timedelta, business_day: timedelta
+) -> tuple[timedelta, str, timedelta | None] | None:
+    """``(amount, stage, repeat step)`` of a rule on a target of ``duration`` business time;
+    ``None`` when it can never fire (a lead longer than the target). Cached: few combinations
+    of rule, target length and calendar exist, and the scan asks the same ones again."""
+    kind, value = parse_when(when)
     if kind == "fraction":
         assert isinstance(value, float)
-        amount = duration * value
-        stage, desc = "warning", f"{value * 100:g}% of the {target} target used"
-    else:
-        assert isinstance(value, Duration)
-        offset = value.resolve(calendar.business_day)
-        if kind == "before":
-            amount = duration - offset
-            stage, desc = "warning", f"{target} due in {format_duration(offset)}"
-            if amount <= timedelta(0):
-                return None, None
-        else:
-            amount = duration + offset
-            stage = "breach" if not offset else "overdue"
-            desc = f"{target} target breached" + (
-                f" {format_duration(offset)} ago" if offset else ""
-            )
+        return duration * value, "warning", None
+    assert isinstance(value, Duration)
+    offset = value.resolve(business_day)
+    if kind == "before":
+        amount = duration - offset
+        return (amount, "warning", None) if amount > timedelta(0) else None
+    step = repeat.resolve(business_day) if repeat is not None else None
+    if step is not None and step <= timedelta(0):
+        step = None
+    return duration + offset, ("breach" if not offset else "overdue"), step
 
-    def make(k: int, at: datetime, amount_k: timedelta) -> Threshold:
-        percent = amount_k / duration * 100 if duration else 100.0
-        text = desc
-        stage_k = stage
-        if k:
-            stage_k = "overdue"
-            text = f"{target} overdue (repeat {k}, every {rule.repeat})"
-        return Threshold(target, step, stage_k, k, at, percent, text)
 
-    first = _reach(run, calendar, amount)
-    if first is None:
+def _describe(when: str, target: str, business_day: timedelta) -> str:
+    kind, value = parse_when(when)
+    if kind == "fraction":
+        assert isinstance(value, float)
+        return f"{value * 100:g}% of the {target} target used"
+    assert isinstance(value, Duration)
+    offset = format_duration(value.resolve(business_day))
+    if kind == "before":
+        return f"{target} due in {offset}"
+    return f"{target} target breached" + (f" {offset} ago" if offset != "0s" else "")
+
+
+def _threshold(
+    rule: RuleLike,
+    target: str,
+    calendar: BusinessCalendar,
+    duration: timedelta,
+    used: timedelta,
+    repeat_limit: int | None,
+) -> tuple[Threshold | None, timedelta | None]:
+    """The latest threshold of ``rule`` reached with ``used`` business time (if any), and the
+    amount of the next one (``None``: no further threshold)."""
+    spec = _rule_amount(rule.when, rule.repeat, duration, calendar.business_day)
+    if spec is None:
         return None, None
-    if first > now:
-        return None, first
-    repeat = rule.repeat.resolve(calendar.business_day) if rule.repeat and kind == "after" else None
-    if repeat is None or repeat <= timedelta(0):
-        return make(0, first, amount), None
-    used = run.elapsed(calendar, now)
-    k = max(0, int((used - amount) / repeat))
-    if repeat_limit is not None:
-        k = min(k, repeat_limit)
-    at = _reach(run, calendar, amount + repeat * k)
-    while k > 0 and (at is None or at > now):  # rounding at the edge: step back
-        k -= 1
-        at = _reach(run, calendar, amount + repeat * k)
-    assert at is not None
-    nxt = None
-    if repeat_limit is None or k + 1 <= repeat_limit:
-        nxt = _reach(run, calendar, amount + repeat * (k + 1))
-    return make(k, at, amount + repeat * k), nxt
+    amount, stage, repeat = spec
+    if amount > used + _EPSILON:
+        return None, amount
+    k = 0
+    following: timedelta | None = None
+    if repeat is not None:
+        k = max(0, int((used + _EPSILON - amount) / repeat))
+        if repeat_limit is not None:
+            k = min(k, repeat_limit)
+        if repeat_limit is None or k + 1 <= repeat_limit:
+            following = amount + repeat * (k + 1)
+        amount = amount + repeat * k
+    percent = amount / duration * 100 if duration else 100.0
+    if k:
+        stage, desc = "overdue", f"{target} overdue (repeat {k}, every {rule.repeat})"
+    else:
+        desc = _describe(rule.when, target, calendar.business_day)
+    return Threshold(target, rule_step(rule), stage, k, amount, percent, desc), following
 
 
 # ---------------------------------------------------------------------------- recipients
@@ -423,6 +443,9 @@ def _hold(
     return None if opens == at else opens
 
 
+_Lookups = tuple[dict[str, _Resolved], dict[tuple[str, str], bool]]
+
+
 # ---------------------------------------------------------------------------------- decide
 def escalations(
     incident: IncidentSnapshot,
@@ -433,7 +456,11 @@ def escalations(
     repeat_limit: int | None = None,
 ) -> tuple[list[Notice], list[Notice], datetime | None]:
     """Rule notices due by ``now`` and not in ``sent_keys`` (before catch-up selection), notices
-    that cannot be delivered, and the next future threshold or due time."""
+    that cannot be delivered, and the next future threshold or due time.
+
+    Cost: one ``elapsed`` per running target, one ``add`` for its next threshold, and instants
+    only for notices not sent yet, so re-evaluating an incident with everything sent is cheap.
+    """
     history = incident.history
     state = history.state(now)
     if state.resolved:
@@ -443,15 +470,15 @@ def escalations(
     due: list[Notice] = []
     undeliverable: list[Notice] = []
     upcoming: list[datetime] = []
+    lookups: _Lookups = ({}, {})  # recipients resolved at `now`, reachability: per call only
     for target in TARGETS:
         clock = _clock(incident, ctx, target, priority)
         run = runs[target]
         if clock is None or run.stopped_at is not None:
             continue
         calendar, duration = clock
-        due_at = _reach(run, calendar, duration)
-        if due_at is not None and due_at > now:
-            upcoming.append(due_at)
+        used = run.elapsed(calendar, now)
+        future: list[timedelta] = [duration] if duration > used + _EPSILON else []
         for rule in ctx.effective_rules:
             if (
                 target not in rule.targets
@@ -459,14 +486,20 @@ def escalations(
                 or incident.plan.name not in rule.plans
             ):
                 continue
-            reached, nxt = _thresholds(rule, target, run, calendar, duration, now, repeat_limit)
-            if nxt is not None:
-                upcoming.append(nxt)
+            reached, following = _threshold(rule, target, calendar, duration, used, repeat_limit)
+            if following is not None:
+                future.append(following)
             if reached is None:
                 continue
-            made, bad = _notices(incident, ctx, rule, reached, due_at, now)
-            due.extend(n for n in made if n.dedupe_key not in sent_keys)
-            undeliverable.extend(n for n in bad if n.dedupe_key not in sent_keys)
+            made, bad = _notices(
+                incident, ctx, rule, reached, run, calendar, duration, now, sent_keys, lookups
+            )
+            due.extend(made)
+            undeliverable.extend(bad)
+        if future:
+            at = _reach(run, calendar, min(future))
+            if at is not None:
+                upcoming.append(max(at, now + _EPSILON))
     return due, undeliverable, min(upcoming, default=None)
 
 
@@ -475,45 +508,73 @@ def _notices(
     ctx: PolicyContext,
     rule: RuleLike,
     threshold: Threshold,
-    due_at: datetime | None,
+    run: ClockRun,
+    calendar: BusinessCalendar,
+    duration: timedelta,
     now: datetime,
+    sent_keys: Set[str],
+    lookups: _Lookups,
 ) -> tuple[list[Notice], list[Notice]]:
-    made: list[Notice] = []
-    bad: list[Notice] = []
+    """The unsent notices of one reached threshold, and the unsent undeliverable ones."""
+    pending: list[tuple[str, str, _Resolved, str | None]] = []  # token, channel, who, problem
     seen: set[tuple[str, str]] = set()
-    due_text = f", due {due_at.isoformat()}" if due_at is not None else ""
+    resolved_by_token, reachable = lookups
+    prefix = dedupe_key(incident.id, threshold.target, threshold.step, threshold.repetition, "", "")
+    prefix = prefix[:-1]  # "...|repetition|" ready for "recipient|channel"
     for token in rule.notify:
-        resolved = _resolve(token, incident, ctx, max(threshold.at, now))
+        resolved = resolved_by_token.get(token)
+        if resolved is None:
+            resolved = resolved_by_token[token] = _resolve(token, incident, ctx, now)
         for channel in rule.channels:
             recipient = resolved.recipient
-            reason = (
+            problem: str | None = None
+            if recipient is None:
+                if resolved.quiet:
+                    continue
+                problem = f"no recipient for {token!r}: {resolved.why}"
+            else:
+                if (recipient, channel) in seen:
+                    continue
+                seen.add((recipient, channel))
+                ok = reachable.get((recipient, channel))
+                if ok is None:
+                    ok = reachable[(recipient, channel)] = (
+                        address_for(recipient, channel, ctx.people) is not None
+                    )
+                if not ok:
+                    problem = f"{recipient} cannot be reached by {channel}"
+            who = (recipient or token).replace("|", "/")
+            if f"{prefix}{who}|{channel}" not in sent_keys:
+                pending.append((token, channel, resolved, problem))
+    if not pending:
+        return [], []
+    at = _reach(run, calendar, threshold.amount) or now
+    due_at = _reach(run, calendar, duration)
+    due_text = f", due {due_at.isoformat()}" if due_at is not None else ""
+    made: list[Notice] = []
+    bad: list[Notice] = []
+    for token, channel, resolved, problem in pending:
+        notice = Notice(
+            incident=incident.id,
+            target=threshold.target,
+            stage=threshold.stage,
+            step=threshold.step,
+            repetition=threshold.repetition,
+            recipient=resolved.recipient or token,
+            channel=channel,
+            at=at,
+            reason=(
                 f"{threshold.description}{due_text} (rule {threshold.step}: "
                 f"{rule.when} -> {token} by {channel})"
-            )
-            base = Notice(
-                incident=incident.id,
-                target=threshold.target,
-                stage=threshold.stage,
-                step=threshold.step,
-                repetition=threshold.repetition,
-                recipient=recipient or token,
-                channel=channel,
-                at=threshold.at,
-                reason=reason,
-                severity=severity(threshold.stage, threshold.percent),
-            )
-            if recipient is None:
-                if not resolved.quiet:
-                    bad.append(_why(base, f"no recipient for {token!r}: {resolved.why}"))
-                continue
-            if (recipient, channel) in seen:
-                continue
-            seen.add((recipient, channel))
-            if address_for(recipient, channel, ctx.people) is None:
-                bad.append(_why(base, f"{recipient} cannot be reached by {channel}"))
-                continue
-            hold = _hold(recipient, resolved.kind, channel, threshold.at, rule.anytime, ctx)
-            made.append(_held(base, hold))
+            ),
+            severity=severity(threshold.stage, threshold.percent),
+        )
+        if problem is not None:
+            bad.append(_why(notice, problem))
+            continue
+        assert resolved.recipient is not None
+        hold = _hold(resolved.recipient, resolved.kind, channel, at, rule.anytime, ctx)
+        made.append(_held(notice, hold))
     return made, bad
 
 
