@@ -228,3 +228,23 @@ class SmtpEmailSender:
             incident=message.incident_id,
         )
         return SendResult(provider_message_id=message_id, thread_ref=thread_ref or message_id)
+
+
+def sender_from_config(
+    config: EmailConfig,
+    *,
+    password: Secret | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> SmtpEmailSender:
+    """Build from ``[email]`` with an already resolved ``password`` (the wiring resolves
+    secrets itself, e.g. from a given environment); see :meth:`SmtpEmailSender.from_config`."""
+    return SmtpEmailSender(
+        config.host,
+        config.port,
+        from_=config.from_,
+        security=config.security,
+        username=config.username,
+        password=password,
+        timeout=config.timeout,
+        ssl_context=ssl_context,
+    )
