@@ -310,14 +310,18 @@ class Daemon:
             log.info("housekeeping", purged_notifications=purged)
 
     def status_line(self) -> str:
+        """One line for ``STATUS=``: open and breached incidents, outbox depth."""
         try:
             with self.db.read_session() as session:
                 open_count = repo.count_open_incidents(session)
+                due, breached = escalation.incident_counts(session)
                 counts = outbox.count_by_status(session)
         except Exception:
             return "database unavailable"
+        self.metrics.set_incident_counts(due, breached)
         return (
-            f"{open_count} open incidents, outbox: {counts.get('pending', 0)} pending, "
+            f"{open_count} open incidents, {sum(breached.values())} breached, outbox: "
+            f"{counts.get('pending', 0) + counts.get('sending', 0)} pending, "
             f"{counts.get('failed', 0)} failed"
         )
 

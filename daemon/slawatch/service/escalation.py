@@ -10,8 +10,9 @@ at once, in the same transaction as the change). For each incident it:
    the outbox for the incident, so nothing is decided twice;
 3. enqueues the notices (a duplicate dedupe key is a no-op) and records the skipped ones as
    ``dropped`` with their reason (superseded by a catch-up, undeliverable);
-4. stores ``next_check_at`` (the earliest future threshold, due time or page) and
-   ``last_evaluated_at``.
+4. stores ``next_check_at`` (the earliest future threshold, due time or page),
+   ``last_evaluated_at``, and the SLA summary ``due_at`` / ``breached`` that the queue, the
+   metrics and the sd_notify STATUS line read.
 
 The caller owns the transaction and commits; nothing here reads the clock.
 """
@@ -29,7 +30,8 @@ from sqlalchemy.orm import Session
 from slawatch.config.loader import Settings
 from slawatch.core.delivery import Notice
 from slawatch.core.policy import IncidentSnapshot, PolicyContext, decide
-from slawatch.service.evaluation import context_of
+from slawatch.core.sla import ClockState, evaluate
+from slawatch.service.evaluation import context_of, earliest_due
 from slawatch.store import outbox, repo
 from slawatch.store.models import Incident, Notification
 
@@ -116,14 +118,27 @@ def evaluate_incidents(
         if incident.status != "open":
             incident.next_check_at = None
             incident.last_evaluated_at = now
+            incident.due_at = None
+            incident.breached = False
             continue
+        snapshot = snapshot_of(incident, settings)
         evaluation = decide(
-            snapshot_of(incident, settings),
+            snapshot,
             ctx,
             now,
             sent.get(incident.id, set()),
             incident.last_evaluated_at,
         )
+        statuses = evaluate(
+            snapshot.history,
+            snapshot.plan,
+            snapshot.calendar,
+            now,
+            hotline_ack_within=ctx.hotline_ack_within,
+            always_open=ctx.always_open,
+        )
+        incident.due_at = earliest_due(statuses)
+        incident.breached = any(s.state is ClockState.BREACHED for s in statuses)
         for notice in evaluation.notices:
             new_id = outbox.enqueue(session, _new_row(incident, notice), now)
             if new_id is not None:
@@ -166,3 +181,27 @@ def evaluate_page(
         return EvaluationSummary(), None
     summary = evaluate_incidents(session, repo.load_incidents(session, ids), settings, ctx, now)
     return summary, ids[-1]
+
+
+def incident_counts(
+    session: Session,
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """Open incidents with a running target (``due``) and breached ones, by (plan, priority).
+
+    Reads the summary columns the last evaluation stored; one grouped query.
+    """
+    from sqlalchemy import func
+
+    rows = session.execute(
+        select(
+            Incident.plan,
+            Incident.priority,
+            func.count(Incident.due_at),
+            func.count().filter(Incident.breached.is_(True)),
+        )
+        .where(Incident.status == "open")
+        .group_by(Incident.plan, Incident.priority)
+    ).all()
+    due = {(plan, priority): int(n) for plan, priority, n, _ in rows}
+    breached = {(plan, priority): int(b) for plan, priority, _, b in rows}
+    return due, breached

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -108,6 +109,11 @@ class Incident(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     next_check_at: Mapped[datetime | None] = mapped_column(index=True)
     last_evaluated_at: Mapped[datetime | None]
+    # As of the last evaluation: the earliest due time of a running or breached clock, and
+    # whether any clock was breached. They feed the queue, metrics and the sd_notify STATUS
+    # line without recomputing every clock.
+    due_at: Mapped[datetime | None]
+    breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
