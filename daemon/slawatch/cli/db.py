@@ -16,7 +16,6 @@ from sqlalchemy.exc import OperationalError
 from slawatch.cli.common import config_option, echo_json, fail, handle_errors, load_settings
 from slawatch.config.loader import Settings
 from slawatch.service.intake import Intake
-from slawatch.store import repo
 from slawatch.store.db import Database
 from slawatch.store.migrate import current_revision, head_revision, upgrade
 
@@ -43,20 +42,16 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
 def open_intake(config_path: str | None, *, sync_accounts: bool = True) -> Iterator[Intake]:
     """Settings, a migrated database and the intake service for one CLI command.
 
-    The config file's accounts are upserted first, and every incident a command changes is
-    marked due at once (``next_check_at = now``) so a running daemon evaluates it on its next
-    look instead of at the stored instant.
+    The config file's accounts are upserted first. The intake comes from the composition root
+    (:func:`slawatch.wiring.build_intake`): every incident a command changes is evaluated with
+    the escalation policy at once, so a hotline page is in the outbox when the command returns.
     """
+    from slawatch.wiring import build_intake
+
     settings = load_settings(config_path)
     db = open_database(settings)
     try:
-
-        def mark_due(incident_id: int) -> None:
-            now = intake.clock()
-            with db.session() as session:
-                repo.set_next_check(session, incident_id, now, now)
-
-        intake = Intake(db, settings, on_change=mark_due)
+        intake: Intake = build_intake(db, settings)
         if sync_accounts:
             intake.sync_config_accounts()
         yield intake

@@ -24,10 +24,13 @@ from slawatch.config.schema import E164
 from slawatch.core.durations import parse_duration
 from slawatch.core.plans import CADENCE_MONTHS, PRIORITIES, TARGETS
 from slawatch.errors import ValidationError
+from slawatch.service.incidents import check_text
 from slawatch.store.models import Account, PlanChange
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Longest SLA target an account may carry (about ten years of business days).
+MAX_TARGET_DAYS = 2500
 #: The first plan of an account applies to every incident, however far back it was opened.
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 FIELDS = (
@@ -78,9 +81,7 @@ def _text(value: Any, field: str, *, limit: int, optional: bool = False) -> str 
         raise ValidationError(field, "is required")
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(field, "must be a non-empty string")
-    if len(value) > limit:
-        raise ValidationError(field, f"must be at most {limit} characters")
-    return value.strip()
+    return check_text(value, field, limit).strip()
 
 
 def _list(value: Any, field: str) -> list[str]:
@@ -90,7 +91,9 @@ def _list(value: Any, field: str) -> list[str]:
         value = [v for v in re.split(r"[;,\s]+", value) if v]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ValidationError(field, "must be a list of strings")
-    return [v.strip() for v in value]
+    if len(value) > 50:
+        raise ValidationError(field, "at most 50 entries")
+    return [check_text(v, f"{field}[{i}]", 300).strip() for i, v in enumerate(value)]
 
 
 def _bool(value: Any, field: str) -> bool:
@@ -145,6 +148,8 @@ def _overrides(value: Any, plan: str) -> dict[str, dict[str, str]]:
                     raise ValidationError(key, str(exc)) from None
                 if duration.immediate and (priority, target) != ("high", "response"):
                     raise ValidationError(key, "'immediate' is only for the high response")
+                if duration.days > MAX_TARGET_DAYS or duration.seconds > MAX_TARGET_DAYS * 3600:
+                    raise ValidationError(key, f"at most {MAX_TARGET_DAYS} business days")
             cells[target] = cell
         result[priority] = cells
     return result

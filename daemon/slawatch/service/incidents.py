@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ from slawatch.service.evaluation import history_of, recompute
 from slawatch.store import repo
 from slawatch.store.models import Incident, IncidentEventRow
 
-EXTERNAL_ID = re.compile(r"^[^\s/\\?#%]{1,200}$")
+EXTERNAL_ID = re.compile(r"^[^\s/\\?#%\x00-\x1f\x7f]{1,200}$")
 EVENT_TYPES = tuple(t.value for t in EventType)
 
 
@@ -56,13 +56,39 @@ class EventInput:
     text: str | None = None
 
 
+#: Instants before this are refused: no helpdesk has such incidents, and the calendars' tables
+#: would have to be built for decades for nothing.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_instant(value: datetime, field: str) -> datetime:
+    """An aware instant from 2000 on (naive or absurd values are refused, naming ``field``)."""
+    check_aware(value, field)
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValidationError(field, "timestamp out of range") from None
+    if utc < EARLIEST or utc.year > 2999:
+        raise ValidationError(field, "timestamp out of range (2000 to 2999)")
+    return value
+
+
+def check_text(value: str, field: str, limit: int) -> str:
+    """Printable text only (newlines and tabs allowed), at most ``limit`` characters."""
+    if len(value) > limit:
+        raise ValidationError(field, f"must be at most {limit} characters")
+    if _CONTROL.search(value):
+        raise ValidationError(field, "must not contain control characters")
+    return value
+
+
 def parse_timestamp(value: Any, field: str) -> datetime | None:
     """An ISO 8601 instant with an offset (``Z`` allowed); ``None`` passes through."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        check_aware(value, field)
-        return value
+        return check_instant(value, field)
     if not isinstance(value, str):
         raise ValidationError(field, "must be an ISO 8601 timestamp string")
     text = value.strip()
@@ -74,8 +100,7 @@ def parse_timestamp(value: Any, field: str) -> datetime | None:
         raise ValidationError(
             field, f"cannot parse {value!r}; use ISO 8601 like 2026-12-24T16:30:00+02:00"
         ) from None
-    check_aware(parsed, field)
-    return parsed
+    return check_instant(parsed, field)
 
 
 def check_external_id(value: Any, field: str = "id") -> str:
@@ -91,9 +116,7 @@ def _optional_text(value: Any, field: str, limit: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValidationError(field, "must be a string")
-    if len(value) > limit:
-        raise ValidationError(field, f"must be at most {limit} characters")
-    return value.strip() or None
+    return check_text(value, field, limit).strip() or None
 
 
 def open_incident(
@@ -114,7 +137,7 @@ def open_incident(
         raise ValidationError("via_hotline", "must be true or false")
     opened_at = data.opened_at
     if opened_at is not None:
-        check_aware(opened_at, "opened_at")
+        check_instant(opened_at, "opened_at")
         if opened_at > now + settings.file.sla.clock_skew:
             raise ValidationError("opened_at", "is in the future")
     account_id = data.account
@@ -180,7 +203,7 @@ def record_event(
         )
     kind = EventType(data.type)
     at = data.at or now
-    check_aware(at, "at")
+    check_instant(at, "at")
     by = _optional_text(data.by, "by", 200)
     text = _optional_text(data.text, "text", 10000)
     priority: str | None = None
