@@ -50,7 +50,6 @@ from slawatch.core.delivery import (
     Notice,
     PersonLike,
     address_for,
-    dedupe_key,
     select_catch_up,
     severity,
 )
@@ -272,7 +271,12 @@ class Threshold:
     repetition: int
     amount: timedelta
     percent: float
-    description: str
+
+    def describe(self, rule: RuleLike, business_day: timedelta) -> str:
+        """Words for the reason (built only for notices actually sent)."""
+        if self.repetition:
+            return f"{self.target} overdue (repeat {self.repetition}, every {rule.repeat})"
+        return _describe(rule.when, self.target, business_day)
 
 
 #: Rounding slack when comparing business time used with a threshold amount.
@@ -361,10 +365,8 @@ def _threshold(
         amount = amount + repeat * k
     percent = amount / duration * 100 if duration else 100.0
     if k:
-        stage, desc = "overdue", f"{target} overdue (repeat {k}, every {rule.repeat})"
-    else:
-        desc = _describe(rule.when, target, calendar.business_day)
-    return Threshold(target, rule_step(rule), stage, k, amount, percent, desc), following
+        stage = "overdue"
+    return Threshold(target, rule_step(rule), stage, k, amount, percent), following
 
 
 # ---------------------------------------------------------------------------- recipients
@@ -519,8 +521,16 @@ def _notices(
     pending: list[tuple[str, str, _Resolved, str | None]] = []  # token, channel, who, problem
     seen: set[tuple[str, str]] = set()
     resolved_by_token, reachable = lookups
-    prefix = dedupe_key(incident.id, threshold.target, threshold.step, threshold.repetition, "", "")
-    prefix = prefix[:-1]  # "...|repetition|" ready for "recipient|channel"
+    # the dedupe key up to "recipient|channel", as slawatch.core.delivery.dedupe_key builds it
+    prefix = "|".join(
+        (
+            incident.id.replace("|", "/"),
+            threshold.target.replace("|", "/"),
+            threshold.step.replace("|", "/"),
+            str(threshold.repetition),
+            "",
+        )
+    )
     for token in rule.notify:
         resolved = resolved_by_token.get(token)
         if resolved is None:
@@ -550,6 +560,7 @@ def _notices(
         return [], []
     at = _reach(run, calendar, threshold.amount) or now
     due_at = _reach(run, calendar, duration)
+    description = threshold.describe(rule, calendar.business_day)
     due_text = f", due {due_at.isoformat()}" if due_at is not None else ""
     made: list[Notice] = []
     bad: list[Notice] = []
@@ -564,7 +575,7 @@ def _notices(
             channel=channel,
             at=at,
             reason=(
-                f"{threshold.description}{due_text} (rule {threshold.step}: "
+                f"{description}{due_text} (rule {threshold.step}: "
                 f"{rule.when} -> {token} by {channel})"
             ),
             severity=severity(threshold.stage, threshold.percent),
