@@ -12,10 +12,12 @@ from slawatch.cli import (
     entitlements,
     incidents,
     meetings,
+    notify,
     oncall,
     outbox,
     run,
     simulate,
+    templates,
     workshops,
 )
 
@@ -31,6 +33,8 @@ for module in (check, simulate, meetings, workshops, entitlements, oncall):
 for module in (accounts, incidents, db):
     module.register(cli)
 for module in (run, outbox):
+    module.register(cli)
+for module in (notify, templates):
     module.register(cli)
 
 

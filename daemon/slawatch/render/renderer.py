@@ -143,7 +143,9 @@ class Renderer:
         *,
         templates_dir: str | Path | None = None,
         incident_url: str | None = None,
+        log_errors: bool = True,
     ) -> None:
+        self.log_errors = log_errors  # a preview command prints the errors itself
         if templates_dir is None and settings is not None:
             templates_dir = settings.file.templates.dir
         if incident_url is None and settings is not None:
@@ -251,7 +253,7 @@ class Renderer:
         else:
             errors.append(f"unknown channel {channel!r}")
             text = plain
-        for error in errors:
+        for error in errors if self.log_errors else ():
             log.error(
                 "template_failed",
                 stage=stage,
