@@ -13,8 +13,10 @@ from slawatch.core.delivery import (
     MAX_RETRY_AFTER,
     Notice,
     RateLimiter,
+    Releasable,
     TokenBucket,
     address_for,
+    collapse_released,
     dedupe_key,
     dispatch_order,
     next_attempt,
@@ -260,3 +262,18 @@ def test_limiter_channel_bucket_is_shared_and_idle_recipients_are_forgotten() ->
     assert limiter.acquire("slack", "u99", 1.0) == 0.0
     assert limiter.prune(3600.0) == 21
     assert limiter.wait_s("slack", "u1", 3600.0) == 0.0
+
+
+def test_collapse_released_keeps_the_most_severe_per_incident_recipient_channel() -> None:
+    rows = [
+        Releasable(1, "7", "response", "maria", "slack", severity("warning", 75), "warning"),
+        Releasable(2, "7", "response", "maria", "slack", severity("breach", 100), "breach"),
+        Releasable(3, "7", "workaround", "maria", "slack", severity("warning", 90), "warning"),
+        Releasable(4, "7", "response", "maria", "email", severity("warning", 90), "warning"),
+        Releasable(5, "8", "response", "maria", "slack", severity("warning", 50), "warning"),
+        Releasable(6, None, None, "maria", "slack", 0, "meeting_reminder"),
+        Releasable(7, "7", "response", "maria", "sms", severity("page", 100), "page"),
+    ]
+    keep, drop = collapse_released(rows)
+    assert sorted(r.id for r in keep) == [2, 4, 5, 6, 7]  # type: ignore[type-var]
+    assert sorted(r.id for r in drop) == [1, 3]  # type: ignore[type-var]

@@ -32,9 +32,11 @@ __all__ = [
     "Notice",
     "PersonLike",
     "RateLimiter",
+    "Releasable",
     "RetryDecision",
     "TokenBucket",
     "address_for",
+    "collapse_released",
     "dedupe_key",
     "dispatch_order",
     "next_attempt",
@@ -265,6 +267,43 @@ def select_catch_up(
         for n in others
     ]
     return send, skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Releasable:
+    """A due outbox row as :func:`collapse_released` needs it (any id type the caller uses)."""
+
+    id: object
+    incident: str | None
+    target: str | None
+    recipient: str
+    channel: str
+    severity: int
+    stage: str
+
+
+def collapse_released(rows: Sequence[Releasable]) -> tuple[list[Releasable], list[Releasable]]:
+    """Messages held for delivery hours are released together (Monday 09:00): for each incident,
+    recipient and channel, keep only the most severe one and drop the rest, so a CSM gets "the
+    response target is breached", not also the 50%, 75% and 90% warnings an hour late.
+
+    Returns ``(keep, drop)``; rows without an incident (reminders) and pages are always kept.
+    Record the dropped ones with reason "superseded by a more severe message".
+    """
+    best: dict[tuple[str, str, str], Releasable] = {}
+    keep: list[Releasable] = []
+    for row in rows:
+        if row.incident is None or row.stage == "page":
+            keep.append(row)
+            continue
+        key = (row.incident, row.recipient, row.channel)
+        current = best.get(key)
+        if current is None or row.severity > current.severity:
+            best[key] = row
+    chosen = {id(r) for r in best.values()}
+    drop = [r for r in rows if r.incident is not None and r.stage != "page" and id(r) not in chosen]
+    keep.extend(best.values())
+    return keep, drop
 
 
 # -------------------------------------------------------------------------------- re-check
