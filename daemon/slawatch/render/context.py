@@ -116,6 +116,7 @@ def _status_fields(
 ) -> dict[str, Any] | None:
     if status is None:
         return None
+    name: str | None
     if isinstance(status, ClockStatus):
         name, state = status.target, str(status.state)
         due_at, remaining, fraction = status.due_at, status.remaining, status.fraction
@@ -179,8 +180,9 @@ def build_context(
     recipient_tz = rcp.get("timezone") or acc.get("timezone") or "UTC"
     account_tz = acc.get("timezone") or recipient_tz
     opened_at = parse_aware(inc.get("opened_at"))
-    incident_fields = {
-        "id": inc.get("id"),
+    incident_id = inc.get("id")
+    incident_fields: dict[str, Any] = {
+        "id": str(incident_id) if incident_id is not None else None,
         "title": inc.get("title") or "",
         "priority": inc.get("priority"),
         "via_hotline": bool(inc.get("via_hotline", False)),
@@ -223,7 +225,7 @@ def build_context(
         "due": due,
         "recipient": {"name": rcp.get("name"), "timezone": recipient_tz},
         "oncall": {"primary": on.get("primary"), "secondary": on.get("secondary")},
-        "link": incident_link(incident_url, incident_fields["id"]),
+        "link": incident_link(incident_url, incident_fields["id"]),  # the helpdesk key
     }
     for key, value in (extra or {}).items():
         context[key] = value

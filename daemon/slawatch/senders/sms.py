@@ -58,7 +58,7 @@ PERMANENT_CODES = {
 TEMPORARY_CODES = {20429: "too many requests"}
 
 
-class _RecordingHttpClient(TwilioHttpClient):
+class _RecordingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio is untyped here
     """Twilio's HTTP client, remembering the last response so a 429's ``Retry-After`` header
     (which ``TwilioRestException`` does not carry) can be honoured."""
 
