@@ -408,3 +408,11 @@ def test_same_evaluation_twice_is_idempotent_given_sent_keys() -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError):
         decide(incident(plan()), ctx(), datetime(2026, 11, 2, 8, 0))
+
+
+def test_empty_rules_disable_escalations_but_not_paging() -> None:
+    p = BUILTIN_PLANS["enterprise"]
+    inc = incident(p, priority="high", hotline=True)
+    ev = decide(inc, ctx(rules=()), T0 + timedelta(hours=1))
+    assert {n.stage for n in ev.notices} == {"page"}
+    assert {n.stage for n in decide(inc, ctx(), T0 + timedelta(hours=1)).notices} > {"page"}

@@ -87,3 +87,8 @@ def test_config_rules_drive_decide() -> None:
     ev = decide(incident, ctx, T0 + timedelta(hours=4))
     assert [(n.step, n.stage, n.recipient) for n in ev.notices] == [("early", "breach", "maria")]
     assert ev.next_check_at == T0 + timedelta(hours=5)
+
+
+def test_an_empty_rule_list_means_no_rules_and_absent_means_defaults() -> None:
+    assert policy_context(settings_with([])).effective_rules == ()
+    assert policy_context(settings_with(None)).effective_rules == DEFAULT_RULES

@@ -35,6 +35,12 @@ holds its future thresholds.
 
 Stable ids: a rule's ``step`` is its ``name``, else ``"<when>:<notify,...>"``, so reordering
 rules or adding one does not re-send what was already sent.
+
+Catch-up (:func:`slawatch.core.delivery.select_catch_up`): when several thresholds of one
+incident are due and unsent and one of them is older than ``ctx.catch_up_grace`` (downtime, a
+late import, a priority upgrade breached at once, a new rule), only the most severe threshold is
+sent, to all its recipients, as stage ``catchup``; the rest come back in ``skipped``. Hotline
+pages (:mod:`slawatch.core.paging`) are decided separately and never merged into a catch-up.
 """
 
 from __future__ import annotations
@@ -185,7 +191,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 class PolicyContext:
     """Everything from the configuration that decisions need; build it once per config load.
 
-    ``rules`` empty means "use :data:`DEFAULT_RULES`". ``catch_up_grace``: a threshold that
+    ``rules`` ``None`` means "use :data:`DEFAULT_RULES`" (no ``[[escalation.rules]]`` in the
+    config); an empty sequence means no escalation rules at all (hotline paging still applies).
+    ``catch_up_grace``: a threshold that
     became due longer ago than this counts as missed (see
     :func:`slawatch.core.delivery.select_catch_up`); keep it above the scan interval.
     """
@@ -195,7 +203,7 @@ class PolicyContext:
     oncall: OncallLike
     calendars: Mapping[str, BusinessCalendar]
     default_calendar: str
-    rules: Sequence[RuleLike] = ()
+    rules: Sequence[RuleLike] | None = None
     hotline_ack_within: timedelta = timedelta(minutes=15)
     page_repeat: timedelta = timedelta(minutes=5)
     catch_up_grace: timedelta = timedelta(minutes=5)
@@ -203,7 +211,7 @@ class PolicyContext:
 
     @property
     def effective_rules(self) -> Sequence[RuleLike]:
-        return self.rules or DEFAULT_RULES
+        return DEFAULT_RULES if self.rules is None else self.rules
 
 
 @dataclass(frozen=True)
@@ -227,6 +235,9 @@ class IncidentSnapshot:
 
 @dataclass(frozen=True)
 class Evaluation:
+    """The result of :func:`decide`: enqueue ``notices``, record ``skipped`` as dropped (with
+    their reasons), store ``next_check_at`` (``None``: nothing more can happen by itself)."""
+
     notices: tuple[Notice, ...]
     skipped: tuple[Notice, ...]
     next_check_at: datetime | None
