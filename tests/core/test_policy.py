@@ -416,3 +416,28 @@ def test_empty_rules_disable_escalations_but_not_paging() -> None:
     ev = decide(inc, ctx(rules=()), T0 + timedelta(hours=1))
     assert {n.stage for n in ev.notices} == {"page"}
     assert {n.stage for n in decide(inc, ctx(), T0 + timedelta(hours=1)).notices} > {"page"}
+
+
+def test_hotline_incident_after_downtime_one_page_per_tier_and_one_catch_up() -> None:
+    inc = incident(BUILTIN_PLANS["enterprise"], priority="high", hotline=True, csm="maria")
+    c = ctx(people={**PEOPLE, "maria": replace(PEOPLE["maria"], calendar=None)})
+    first = decide(inc, c, T0)
+    assert [(n.stage, n.recipient) for n in first.notices] == [("page", "ivan")]
+    sent = {n.dedupe_key for n in first.notices}
+    ev = decide(inc, c, T0 + timedelta(minutes=47), sent, last_evaluated_at=T0)
+    pages = [n for n in ev.notices if n.stage == "page"]
+    assert sorted((n.step, n.repetition) for n in pages) == [
+        ("page:manager", 3),
+        ("page:primary", 9),
+        ("page:secondary", 6),
+    ]
+    assert ev.notices[: len(pages)] == tuple(pages)  # urgent pages first
+    others = [n for n in ev.notices if n.stage != "page"]
+    assert {(n.stage, n.covers, n.recipient, n.channel) for n in others} == {
+        ("catchup", "breach", "#support", "slack"),
+        ("catchup", "breach", "manager", "email"),
+        ("catchup", "breach", "maria", "slack"),
+    }
+    assert all("last evaluated" in n.reason for n in others)
+    assert {n.step for n in ev.skipped} == {"team-50", "csm-75", "lead-90"}
+    assert ev.next_check_at == T0 + timedelta(minutes=50)
