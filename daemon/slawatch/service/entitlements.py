@@ -163,6 +163,18 @@ def account_meetings(
     )
 
 
+def check_text(field: str, value: str | None, limit: int = 10_000) -> str | None:
+    """Free text (notes): at most ``limit`` characters, no control characters but newlines
+    and tabs (PostgreSQL refuses NUL; terminals misbehave on the rest). Blank means none."""
+    if value is None or not value.strip():
+        return None
+    if len(value) > limit:
+        raise ValidationError(field, f"at most {limit} characters")
+    if any((ord(c) < 32 and c not in "\n\r\t") or ord(c) == 127 for c in value):
+        raise ValidationError(field, "must not contain control characters")
+    return value.strip()
+
+
 def _check_held_on(field: str, held_on: date, today: date) -> None:
     if held_on > today + timedelta(days=1):
         raise ValidationError(field, f"{held_on.isoformat()} is in the future; record it once held")
@@ -179,7 +191,7 @@ def record_meeting(
     """Record a held meeting; return it and the account's schedule afterwards."""
     account = get_account(session, account_id)
     _check_held_on("date", held_on, account_today(settings, account, now))
-    row = store.add_meeting(session, account.id, held_on, notes, now)
+    row = store.add_meeting(session, account.id, held_on, check_text("notes", notes), now)
     return row, account_meetings(session, settings, account, now)
 
 
@@ -194,7 +206,7 @@ def record_workshop(
     """Record a delivered workshop; return it and the contract year's count afterwards."""
     account = get_account(session, account_id)
     _check_held_on("date", held_on, account_today(settings, account, now))
-    row = store.add_workshop(session, account.id, held_on, notes, now)
+    row = store.add_workshop(session, account.id, held_on, check_text("notes", notes), now)
     return row, workshop_status(session, settings, account, now)
 
 
@@ -256,6 +268,7 @@ def use_entitlement(
         raise ValidationError(
             "kind", f"unknown entitlement {kind!r}; use one of {', '.join(KINDS)}"
         )
+    note = check_text("note", note)
     account = store.lock_account(session, account_id)
     plan = account_plan(settings, account)
     year, before = entitlement_balances(session, settings, account, now)

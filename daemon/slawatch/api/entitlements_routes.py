@@ -1,0 +1,309 @@
+"""HTTP API for alignment meetings, onboarding workshops and the entitlements ledger.
+
+=======  ==================================================  =====================================
+method   path                                                does
+=======  ==================================================  =====================================
+POST     ``/api/v1/accounts/{id}/meetings``                  record a held meeting (``date``,
+                                                             ``notes``)
+GET      ``/api/v1/meetings``                                overdue / due / upcoming meetings
+                                                             (``due_within=30d``, ``overdue``,
+                                                             ``csm``)
+POST     ``/api/v1/accounts/{id}/workshops``                 record a delivered workshop
+GET      ``/api/v1/accounts/{id}/entitlements``              used / included / remaining this
+                                                             contract year
+POST     ``/api/v1/accounts/{id}/entitlements/{kind}/uses``  record one use (``note``, ``force``);
+                                                             409 beyond the allowance
+=======  ==================================================  =====================================
+
+Same rules and same code as the CLI (:mod:`slawatch.service.entitlements`). Include it with
+``app.include_router(entitlements_router(db, get_settings), dependencies=[auth])``; errors are
+the project's (``NotFoundError`` 404, ``ValidationError`` 422, ``ConflictError`` 409), turned
+into JSON naming the field by the app's handlers, with a local fallback here so the router is
+usable on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from slawatch.config.loader import Settings
+from slawatch.core.entitlements import KINDS, Balance
+from slawatch.errors import ConflictError, NotFoundError, SlawatchError, ValidationError
+from slawatch.service import entitlements as svc
+from slawatch.store.db import Database
+from slawatch.store.repo import get_account
+
+__all__ = ["entitlements_router"]
+
+Kind = Literal["report", "restore", "ticket", "sandbox"]
+State = Literal["upcoming", "due", "overdue", "held"]
+AccountId = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="The account id")
+]
+Count = int | Literal["multiple"]
+assert set(KINDS) == {"report", "restore", "ticket", "sandbox"}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HeldIn(_Body):
+    """A held meeting or delivered workshop."""
+
+    date: date
+    notes: str | None = Field(default=None, max_length=10_000)
+
+
+class MeetingOut(BaseModel):
+    id: int
+    account: str
+    held_on: date
+    notes: str | None
+    satisfies: date | None = Field(description="The due date of the meeting this one counts for")
+    next_due: date | None
+
+
+class MeetingRowOut(BaseModel):
+    account: str
+    name: str
+    plan: str
+    csm: str | None
+    cadence: str
+    due: date
+    state: State
+    held_on: date | None
+    days: int = Field(description="Days until due; negative when past")
+
+
+class WorkshopOut(BaseModel):
+    id: int
+    account: str
+    held_on: date
+    notes: str | None
+    delivered: int
+    included: int
+    contract_year_start: date
+    behind: bool
+
+
+class BalanceOut(BaseModel):
+    used: int
+    included: Count
+    remaining: Count
+    overage: int
+
+
+class EntitlementsOut(BaseModel):
+    account: str
+    plan: str
+    contract_year_start: date
+    contract_year_end: date = Field(description="The last day of the contract year")
+    resets_on: date
+    report: BalanceOut
+    restore: BalanceOut
+    ticket: BalanceOut
+    sandbox: BalanceOut
+
+
+class UseIn(_Body):
+    note: str | None = Field(default=None, max_length=10_000)
+    force: bool = False
+
+
+class UseOut(BaseModel):
+    id: int
+    account: str
+    kind: Kind
+    overage: bool
+    contract_year_start: date
+    balance: BalanceOut
+    notified: int = Field(description="Notices enqueued because the allowance is now used up")
+
+
+class ErrorOut(BaseModel):
+    error: str
+    field: str | None = None
+
+
+def _balance(b: Balance) -> BalanceOut:
+    return BalanceOut.model_validate(b.as_dict())
+
+
+def _error(exc: SlawatchError) -> JSONResponse:
+    """The JSON error for a deliberate slawatch error (the app's handlers do the same)."""
+    if isinstance(exc, NotFoundError):
+        return JSONResponse({"error": str(exc), "field": exc.kind}, status_code=404)
+    if isinstance(exc, ConflictError):
+        return JSONResponse({"error": exc.reason, "field": exc.field}, status_code=409)
+    if isinstance(exc, ValidationError):
+        return JSONResponse({"error": exc.reason, "field": exc.field}, status_code=422)
+    return JSONResponse({"error": str(exc), "field": None}, status_code=400)
+
+
+_DAYS = re.compile(r"^\s*(\d{1,5})\s*([dw]?)\s*$")
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorOut, "description": "Unknown account"},
+    409: {"model": ErrorOut, "description": "Refused: the allowance is used up"},
+    422: {"description": "Invalid input; the body names the field"},
+}
+
+
+def entitlements_router(
+    db: Database,
+    settings: Callable[[], Settings],
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> APIRouter:
+    """The router; ``settings()`` returns the configuration in force (it changes on reload)."""
+    router = APIRouter(prefix="/api/v1", tags=["meetings and entitlements"])
+
+    @router.post(
+        "/accounts/{account_id}/meetings",
+        status_code=201,
+        response_model=MeetingOut,
+        responses=ERRORS,
+    )
+    def record_meeting(account_id: AccountId, body: HeldIn) -> MeetingOut | JSONResponse:
+        """Record an alignment meeting held with the account."""
+        try:
+            with db.session() as session:
+                row, view = svc.record_meeting(
+                    session, settings(), account_id, body.date, body.notes, clock()
+                )
+                period = next((p for p in view.periods if p.held_on == body.date), None)
+                return MeetingOut(
+                    id=row.id,
+                    account=account_id,
+                    held_on=row.held_on,
+                    notes=row.notes,
+                    satisfies=period.due if period else None,
+                    next_due=view.next_due(),
+                )
+        except SlawatchError as exc:
+            return _error(exc)
+
+    @router.get("/meetings", response_model=list[MeetingRowOut], responses=ERRORS)
+    def list_meetings(
+        due_within: Annotated[
+            str | None, Query(description="Only meetings due within this many days, e.g. 30d")
+        ] = None,
+        overdue: Annotated[bool, Query(description="Only overdue meetings")] = False,
+        csm: Annotated[str | None, Query(max_length=200, description="Person id or name")] = None,
+    ) -> list[MeetingRowOut] | JSONResponse:
+        """Overdue, due and upcoming alignment meetings of the active accounts, by due date."""
+        within: int | None = None
+        if due_within is not None:
+            match = _DAYS.match(due_within)
+            if not match:
+                return _error(ValidationError("due_within", "write a number of days like '30d'"))
+            within = int(match.group(1)) * (7 if match.group(2) == "w" else 1)
+        try:
+            with db.read_session() as session:
+                rows = svc.meeting_rows(
+                    session,
+                    settings(),
+                    clock(),
+                    csm=csm,
+                    due_within_days=within,
+                    overdue_only=overdue,
+                )
+        except SlawatchError as exc:
+            return _error(exc)
+        return [MeetingRowOut.model_validate(r.as_dict()) for r in rows]
+
+    @router.post(
+        "/accounts/{account_id}/workshops",
+        status_code=201,
+        response_model=WorkshopOut,
+        responses=ERRORS,
+    )
+    def record_workshop(account_id: AccountId, body: HeldIn) -> WorkshopOut | JSONResponse:
+        """Record an onboarding workshop delivered to the account."""
+        try:
+            with db.session() as session:
+                row, ws = svc.record_workshop(
+                    session, settings(), account_id, body.date, body.notes, clock()
+                )
+                return WorkshopOut(
+                    id=row.id,
+                    account=account_id,
+                    held_on=row.held_on,
+                    notes=row.notes,
+                    delivered=ws.delivered,
+                    included=ws.included,
+                    contract_year_start=ws.year.start,
+                    behind=ws.behind,
+                )
+        except SlawatchError as exc:
+            return _error(exc)
+
+    @router.get(
+        "/accounts/{account_id}/entitlements", response_model=EntitlementsOut, responses=ERRORS
+    )
+    def show_entitlements(account_id: AccountId) -> EntitlementsOut | JSONResponse:
+        """Used / included / remaining per kind for the current contract year."""
+        try:
+            with db.read_session() as session:
+                account = get_account(session, account_id)
+                year, balances = svc.entitlement_balances(session, settings(), account, clock())
+                plan = account.plan
+        except SlawatchError as exc:
+            return _error(exc)
+        return EntitlementsOut(
+            account=account_id,
+            plan=plan,
+            contract_year_start=year.start,
+            contract_year_end=date.fromordinal(year.end.toordinal() - 1),
+            resets_on=year.end,
+            report=_balance(balances["report"]),
+            restore=_balance(balances["restore"]),
+            ticket=_balance(balances["ticket"]),
+            sandbox=_balance(balances["sandbox"]),
+        )
+
+    @router.post(
+        "/accounts/{account_id}/entitlements/{kind}/uses",
+        status_code=201,
+        response_model=UseOut,
+        responses=ERRORS,
+    )
+    def use_entitlement(
+        account_id: AccountId,
+        kind: Kind,
+        body: Annotated[UseIn | None, Body()] = None,
+    ) -> UseOut | JSONResponse:
+        """Record one use; beyond the allowance 409 unless ``force`` (recorded as overage)."""
+        request = body or UseIn()
+        try:
+            with db.session() as session:
+                result = svc.use_entitlement(
+                    session,
+                    settings(),
+                    account_id,
+                    kind,
+                    clock(),
+                    note=request.note,
+                    force=request.force,
+                )
+        except SlawatchError as exc:
+            return _error(exc)
+        return UseOut(
+            id=result.use.id,
+            account=account_id,
+            kind=kind,
+            overage=result.overage,
+            contract_year_start=result.year.start,
+            balance=_balance(result.balance),
+            notified=result.notified,
+        )
+
+    return router
