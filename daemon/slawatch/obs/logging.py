@@ -197,6 +197,7 @@ def redact_value(value: Any, key: str | None = None) -> Any:
 
 def redact_event(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
     """structlog processor: redact every field except the bookkeeping ones."""
+    event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured duplicate of the message
     for key in list(event_dict):
         if key in ("level", "logger", "timestamp"):
             continue
