@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from slawatch.store import repo
 from slawatch.store.db import Database
 from slawatch.store.migrate import all_revisions, current_revision, head_revision, upgrade
 from slawatch.store.models import Base
@@ -33,29 +34,79 @@ def test_upgrade_from_empty_reaches_head_and_matches_models(empty_db_url: str) -
 
 
 def _seed(db: Database, step: int) -> None:
+    """Rows in every table with foreign keys, using only the first revision's columns."""
+    now = NOW if db.is_postgresql else NOW.replace(tzinfo=None)
+    p = {"a": f"acct{step}", "x": f"T-{step}", "k": f"key-{step}", "now": now}
     with db.engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO accounts (id, name, plan, emails, phones, sla_overrides, active,"
-                " created_at, updated_at) VALUES (:id, 'n', 'standard', '[]', '[]', '{}', true,"
+                " created_at, updated_at) VALUES (:a, 'n', 'standard', '[]', '[]', '{}', true,"
                 " :now, :now)"
             ),
-            {"id": f"acct{step}", "now": NOW.replace(tzinfo=None)},
+            p,
+        )
+        incident_id = conn.execute(
+            text(
+                "INSERT INTO incidents (external_id, account_id, priority, opened_priority, title,"
+                " via_hotline, opened_at, plan, status, paused, created_at, updated_at)"
+                " VALUES (:x, :a, 'high', 'high', 't', false, :now, 'standard', 'open', false,"
+                " :now, :now) RETURNING id"
+            ),
+            p,
+        ).scalar_one()
+        p["i"] = incident_id
+        conn.execute(
+            text(
+                "INSERT INTO incident_events (incident_id, type, at, recorded_at)"
+                " VALUES (:i, 'responded', :now, :now)"
+            ),
+            p,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO notifications (dedupe_key, kind, incident_id, stage, repetition,"
+                " recipient, channel, urgent, status, attempts, next_attempt_at, payload,"
+                " created_at, updated_at) VALUES (:k, 'escalation', :i, 'warning', 0, '#t',"
+                " 'slack', false, 'pending', 0, :now, '{}', :now, :now)"
+            ),
+            p,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO threads (incident_id, channel, address, thread_ref)"
+                " VALUES (:i, 'slack', '#t', '1.2')"
+            ),
+            p,
         )
 
 
+def _counts(db: Database) -> dict[str, int]:
+    tables = ("accounts", "incidents", "incident_events", "notifications", "threads")
+    with db.engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
+
+
 def test_each_revision_in_order_keeps_data(empty_db_url: str) -> None:
-    """Upgrade one revision at a time, inserting rows at each step; nothing is lost."""
+    """Upgrade one revision at a time with rows in every table; nothing is lost or orphaned."""
     db = Database(empty_db_url)
     revisions = all_revisions()
     assert revisions[-1] == head_revision()
     for step, revision in enumerate(revisions):
         upgrade(db, revision)
         assert current_revision(db) == revision
+        assert set(_counts(db).values()) == {step}
         _seed(db, step)
+        assert set(_counts(db).values()) == {step + 1}
+    # the data written at the first revision reads back through today's models
+    with db.read_session() as session:
+        incident = repo.find_incident(session, "T-0")
+        assert incident is not None
+        assert incident.opened_at == NOW
+        assert [e.type for e in incident.events] == ["responded"]
+    if not db.is_postgresql:
         with db.engine.connect() as conn:
-            ids = {row[0] for row in conn.execute(text("SELECT id FROM accounts"))}
-        assert ids == {f"acct{i}" for i in range(step + 1)}
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
     db.dispose()
 
 

@@ -7,6 +7,7 @@ import click
 from slawatch import __version__
 from slawatch.cli import (
     accounts,
+    api,
     check,
     db,
     entitlements,
@@ -30,7 +31,7 @@ def cli() -> None:
 
 for module in (check, simulate, meetings, workshops, entitlements, oncall):
     module.register(cli)
-for module in (accounts, incidents, db):
+for module in (accounts, incidents, db, api):
     module.register(cli)
 for module in (run, outbox):
     module.register(cli)

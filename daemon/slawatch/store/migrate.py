@@ -74,10 +74,30 @@ def migration_lock(db: Database) -> Iterator[Connection]:
     with open(lock_path, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
-            with db.engine.connect() as conn:
+            with db.engine.connect() as conn, _sqlite_foreign_keys_off(conn):
                 yield conn
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """Alembic's batch mode rebuilds a SQLite table (copy, drop, rename); with foreign keys on,
+    dropping a table that other rows reference fails. So they are off while migrating (the
+    pragma only works outside a transaction) and the result is checked before they come back.
+    """
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        conn.rollback()
+        problems = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if problems:
+            raise RuntimeError(f"migration left rows with broken foreign keys: {problems[:5]}")
+    finally:
+        conn.rollback()
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
