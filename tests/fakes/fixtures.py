@@ -32,18 +32,24 @@ def fake_smtp() -> Iterator[FakeSmtp]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def smtp_cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the self-signed certificate is made, once per test session."""
+    return tmp_path_factory.mktemp("smtp-cert")
+
+
 @pytest.fixture
-def fake_smtp_starttls(tmp_path: Path) -> Iterator[FakeSmtp]:
+def fake_smtp_starttls(smtp_cert_dir: Path) -> Iterator[FakeSmtp]:
     """STARTTLS required, AUTH required (user ``alerts``, password ``smtp-secret``)."""
-    with FakeSmtp(security="starttls", auth=("alerts", "smtp-secret"), tmp_dir=tmp_path) as server:
-        yield server
+    with FakeSmtp(security="starttls", auth=("alerts", "smtp-secret"), tmp_dir=smtp_cert_dir) as s:
+        yield s
 
 
 @pytest.fixture
-def fake_smtp_tls(tmp_path: Path) -> Iterator[FakeSmtp]:
+def fake_smtp_tls(smtp_cert_dir: Path) -> Iterator[FakeSmtp]:
     """Implicit TLS (SMTPS), AUTH required (user ``alerts``, password ``smtp-secret``)."""
-    with FakeSmtp(security="tls", auth=("alerts", "smtp-secret"), tmp_dir=tmp_path) as server:
-        yield server
+    with FakeSmtp(security="tls", auth=("alerts", "smtp-secret"), tmp_dir=smtp_cert_dir) as s:
+        yield s
 
 
 @pytest.fixture

@@ -7,4 +7,5 @@ from fakes.fixtures import (  # noqa: F401
     fake_smtp_starttls,
     fake_smtp_tls,
     fake_twilio,
+    smtp_cert_dir,
 )
