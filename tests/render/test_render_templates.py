@@ -308,3 +308,30 @@ def test_context_from_json_payload_values_and_dst() -> None:
 def test_context_rejects_naive_datetimes() -> None:
     with pytest.raises(ValueError, match="naive"):
         build_context("test", now=datetime(2026, 1, 1))
+
+
+def test_catchup_names_the_stage_it_stands_for() -> None:
+    ctx = example_context("catchup")
+    ctx["catchup"] = {"covers": "breach", "missed": ["resolution:w50#0", "resolution:w75#0"]}
+    message = Renderer().render("catchup", "email", ctx)
+    assert not message.fallback
+    assert "stands for the breach notification and 2 earlier step(s)" in message.text
+
+
+def test_meeting_payload_as_stored_json_renders() -> None:
+    """The meetings job stores dates as ISO strings in the outbox payload."""
+    ctx = build_context(
+        "meeting_reminder",
+        now="2026-12-23T07:00:00Z",
+        account={"id": "acme", "name": "ACME", "plan": "enterprise", "csm": "Maria"},
+        recipient={"name": "Maria", "timezone": "Europe/Sofia"},
+        extra={"meeting": {"due_on": "2027-01-06", "last_held_on": None, "cadence": "quarterly",
+                           "days": 14}, "reason": "alignment meeting due"},
+    )  # fmt: skip
+    renderer = Renderer()
+    email = renderer.render("meeting_reminder", "email", ctx)
+    assert not email.fallback, email.template_errors
+    assert email.subject == "[slawatch] Alignment meeting due for ACME on Wed 6 Jan 2027"
+    assert "in 14 days" in email.text
+    slack = renderer.render("meeting_reminder", "slack", ctx)
+    assert not slack.fallback and "Wed 6 Jan 2027" in str(slack.blocks)
