@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,3 +253,44 @@ def test_restore_into_a_fresh_state_directory(
     assert "kept as" not in result.output
     with PidLock(database.with_suffix(".pid")):  # the restore released its lock
         pass
+
+
+@pytest.mark.e2e
+def test_with_the_real_daemon_backup_works_and_restore_refuses(tmp_path: Path) -> None:
+    """`slawatch run` holds the lock; the real CLI backs up while it runs, restores after."""
+    from slawatch.runtime.pidlock import holder_pid
+
+    database = tmp_path / "slawatch.db"
+    config = tmp_path / "slawatch.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{database}"\n[api]\nenabled = false\n')
+    slawatch = [sys.executable, "-m", "slawatch"]
+    daemon = subprocess.Popen(
+        [*slawatch, "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while holder_pid(database.with_suffix(".pid")) != daemon.pid:
+            assert daemon.poll() is None, daemon.communicate()[1]
+            assert time.monotonic() < deadline, "the daemon never took its lock"
+            time.sleep(0.1)
+        backup = tmp_path / "backup.db"
+        run = subprocess.run(
+            [*slawatch, "db", "backup", str(backup), "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        restore = [*slawatch, "db", "restore", str(backup), "--config", str(config)]
+        refused = subprocess.run(restore, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2
+        assert f"pid {daemon.pid}" in refused.stderr
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=30)
+    done = subprocess.run(restore, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "revision" in done.stdout
