@@ -456,7 +456,10 @@ def _hold(
     return None if opens == at else opens
 
 
-_Lookups = tuple[dict[str, _Resolved], dict[tuple[str, str], bool]]
+#: Per-call caches: recipients resolved at `now`, reachability, instants per (target, amount).
+_Lookups = tuple[
+    dict[str, _Resolved], dict[tuple[str, str], bool], dict[tuple[str, timedelta], datetime | None]
+]
 
 
 # ---------------------------------------------------------------------------------- decide
@@ -483,7 +486,7 @@ def escalations(
     due: list[Notice] = []
     undeliverable: list[Notice] = []
     upcoming: list[datetime] = []
-    lookups: _Lookups = ({}, {})  # recipients resolved at `now`, reachability: per call only
+    lookups: _Lookups = ({}, {}, {})
     for target in TARGETS:
         clock = _clock(incident, ctx, target, priority)
         run = runs[target]
@@ -531,7 +534,7 @@ def _notices(
     """The unsent notices of one reached threshold, and the unsent undeliverable ones."""
     pending: list[tuple[str, str, _Resolved, str | None]] = []  # token, channel, who, problem
     seen: set[tuple[str, str]] = set()
-    resolved_by_token, reachable = lookups
+    resolved_by_token, reachable, _ = lookups
     # the dedupe key up to "recipient|channel", as slawatch.core.delivery.dedupe_key builds it
     prefix = "|".join(
         (
@@ -569,8 +572,16 @@ def _notices(
                 pending.append((token, channel, resolved, problem))
     if not pending:
         return [], []
-    at = _reach(run, calendar, threshold.amount) or now
-    due_at = _reach(run, calendar, duration)
+    instants = lookups[2]
+
+    def reach(amount: timedelta) -> datetime | None:
+        key = (threshold.target, amount)
+        if key not in instants:
+            instants[key] = _reach(run, calendar, amount)
+        return instants[key]
+
+    at = reach(threshold.amount) or now
+    due_at = reach(duration)
     description = threshold.describe(rule, calendar.business_day)
     due_text = f", due {due_at.isoformat()}" if due_at is not None else ""
     made: list[Notice] = []
