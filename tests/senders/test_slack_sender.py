@@ -138,10 +138,7 @@ def test_unknown_channel_or_user_is_permanent(
 
 
 def test_not_in_channel_is_permanent_with_a_hint(fake_slack: FakeSlack) -> None:
-    fake_slack.channels["private"] = "C0PRIVATE"
-    fake_slack.members.discard("C0PRIVATE")
-    fake_slack.channels["private"] = "C0PRIVATE"
-    fake_slack.error("not_in_channel")
+    fake_slack.channels["private"] = "C0PRIVATE"  # exists, but the bot is not a member
     with pytest.raises(PermanentDeliveryError) as err:
         sender_for(fake_slack).send(message(), "#private", thread_ref=None)
     assert err.value.code == "not_in_channel" and "/invite" in str(err.value)
@@ -167,3 +164,10 @@ def test_from_config_resolves_the_token_reference(
     assert sender.check()["team"] == "Fake"
     sender.send(message(), "#support", thread_ref=None)
     assert len(fake_slack.messages) == 1
+
+
+def test_missing_thread_parent_starts_a_new_thread(fake_slack: FakeSlack) -> None:
+    fake_slack.error("thread_not_found")
+    result = sender_for(fake_slack).send(message(), "#support", thread_ref="1600000000.000001")
+    [posted] = fake_slack.messages
+    assert posted.thread_ts is None and result.thread_ref == posted.ts

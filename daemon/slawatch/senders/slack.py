@@ -46,6 +46,7 @@ log = structlog.get_logger("slawatch.senders.slack")
 TEMPORARY_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+THREAD_GONE = frozenset({"thread_not_found", "invalid_thread_ts"})
 HINTS = {
     "invalid_auth": "the bot token is not valid; check [slack] token",
     "not_authed": "no bot token was sent; check [slack] token",
@@ -199,15 +200,26 @@ class SlackSender:
             payload["blocks"] = [dict(b) for b in message.blocks]
         if thread_ref:
             payload["thread_ts"] = thread_ref
-        try:
-            data = self._call("chat.postMessage", address, **payload)
-        except PermanentDeliveryError as exc:
-            if exc.code != "invalid_blocks" or "blocks" not in payload:
-                raise
-            # A user template produced blocks Slack refuses: the plain text still informs.
-            log.warning("slack_blocks_rejected", stage=message.stage, incident=message.incident_id)
-            payload.pop("blocks")
-            data = self._call("chat.postMessage", address, **payload)
+        for _ in range(3):
+            try:
+                data = self._call("chat.postMessage", address, **payload)
+                break
+            except PermanentDeliveryError as exc:
+                if exc.code == "invalid_blocks" and "blocks" in payload:
+                    # A user template produced blocks Slack refuses: the text still informs.
+                    log.warning(
+                        "slack_blocks_rejected", stage=message.stage, incident=message.incident_id
+                    )
+                    payload.pop("blocks")
+                elif exc.code in THREAD_GONE and "thread_ts" in payload:
+                    # The thread's parent was deleted: start a new thread rather than fail.
+                    log.warning("slack_thread_gone", incident=message.incident_id)
+                    payload.pop("thread_ts")
+                    thread_ref = None
+                else:
+                    raise
+        else:  # pragma: no cover - each retry removes one field, so the loop ends earlier
+            raise PermanentDeliveryError("Slack refused the message", code="unknown")
         ts = str(data["ts"])
         log.info(
             "slack_sent",
