@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from slawatch.api.entitlements_routes import entitlements_router
+from slawatch.api.errors import install_error_handlers
 from slawatch.config.loader import build_settings
 from slawatch.store.db import Database
 from slawatch.store.models import Account, EntitlementUse, Meeting, Notification, PlanChange
@@ -71,6 +72,7 @@ def api(db: Database) -> Iterator[tuple[httpx.Client, Database]]:
             s.flush()
             s.add(PlanChange(account_id=account_id, plan=plan, effective_at=created))
     app = FastAPI()
+    install_error_handlers(app)
     app.include_router(entitlements_router(db, lambda: SETTINGS, clock=lambda: NOW))
     for base in serve(app):
         with httpx.Client(base_url=base, timeout=10) as client:
@@ -100,9 +102,7 @@ def test_record_meeting_and_list(api: tuple[httpx.Client, Database]) -> None:
         "2026-08-31",
     )
     rows = client.get("/api/v1/meetings", params={"due_within": "90d"}).json()
-    assert ("acme", "2026-05-31", "held") in [
-        (r["account"], r["due"], r["state"]) for r in rows
-    ]
+    assert ("acme", "2026-05-31", "held") in [(r["account"], r["due"], r["state"]) for r in rows]
     assert all(r["state"] != "overdue" for r in rows if r["account"] == "acme")
     mine = client.get("/api/v1/meetings", params={"csm": "Maria Petrova"}).json()
     assert {r["account"] for r in mine} == {"acme", "globex"}
@@ -115,7 +115,7 @@ def test_bad_input_is_4xx_naming_the_field_and_stores_nothing(
 ) -> None:
     client, db = api
     missing = client.post("/api/v1/accounts/nope/meetings", json={"date": "2026-03-01"})
-    assert missing.status_code == 404 and missing.json()["field"] == "account"
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]
     future = client.post("/api/v1/accounts/acme/meetings", json={"date": "2027-01-01"})
     assert future.status_code == 422 and future.json()["field"] == "date"
     bad = client.post("/api/v1/accounts/acme/meetings", json={"date": "yesterday"})
@@ -126,6 +126,12 @@ def test_bad_input_is_4xx_naming_the_field_and_stores_nothing(
         "/api/v1/accounts/acme/meetings", json={"date": "2026-03-01", "notes": "\x00"}
     )
     assert nul.status_code == 422 and nul.json()["field"] == "notes"
+    lone = client.post(
+        "/api/v1/accounts/acme/entitlements/report/uses",
+        content=b'{"note": "\\ud800"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert lone.status_code == 422 and lone.json()["field"] == "note"
     assert client.get("/api/v1/meetings", params={"due_within": "soon"}).status_code == 422
     assert client.get("/api/v1/accounts/bad%00id/entitlements").status_code == 422
     assert client.post("/api/v1/accounts/acme/entitlements/coffee/uses", json={}).status_code == 422
@@ -178,3 +184,30 @@ def test_openapi_lists_the_paths(api: tuple[httpx.Client, Database]) -> None:
         "/api/v1/accounts/{account_id}/entitlements",
         "/api/v1/accounts/{account_id}/entitlements/{kind}/uses",
     } <= set(paths)
+
+
+def test_served_by_the_real_app_behind_the_token(http: Any) -> None:
+    """``create_app`` includes the router; every path needs the bearer token."""
+    assert http.client.get("/api/v1/meetings").status_code == 401
+    assert (
+        http.client.post("/api/v1/accounts/configured/entitlements/report/uses").status_code == 401
+    )
+    put = http.api(
+        "PUT",
+        "/api/v1/accounts/initech",
+        json={"name": "Initech", "plan": "business", "contract_start": "2024-02-29"},
+    )
+    assert put.status_code in (200, 201), put.text
+    used = http.api("POST", "/api/v1/accounts/initech/entitlements/report/uses", json={})
+    assert used.status_code == 201, used.text
+    assert used.json()["balance"] == {"used": 1, "included": 1, "remaining": 0, "overage": 0}
+    refused = http.api("POST", "/api/v1/accounts/initech/entitlements/report/uses", json={})
+    assert refused.status_code == 409 and refused.json()["field"] == "report"
+    shown = http.api("GET", "/api/v1/accounts/initech/entitlements")
+    assert shown.status_code == 200 and shown.json()["report"]["used"] == 1
+    start = date.fromisoformat(shown.json()["contract_year_start"])
+    assert (start.month, start.day) in {(2, 28), (2, 29)}  # leap-day contract anniversaries
+    meetings = http.api("GET", "/api/v1/meetings")
+    assert meetings.status_code == 200
+    assert {r["account"] for r in meetings.json()} >= {"initech"}
+    assert http.api("GET", "/api/v1/accounts/ghost/entitlements").status_code == 404

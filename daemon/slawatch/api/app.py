@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 
 from slawatch import __version__
 from slawatch.api.auth import TokenCheck
+from slawatch.api.entitlements_routes import entitlements_router
 from slawatch.api.errors import ERROR_RESPONSES, install_error_handlers
 from slawatch.api.limits import BodyLimit
 from slawatch.api.schemas import (
@@ -164,6 +165,9 @@ def create_app(
         return view
 
     app.include_router(api)
+    app.include_router(
+        entitlements_router(db, lambda: service.settings), dependencies=[Depends(check_token)]
+    )
 
     @app.get(
         "/healthz",

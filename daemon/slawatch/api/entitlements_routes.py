@@ -15,11 +15,10 @@ POST     ``/api/v1/accounts/{id}/entitlements/{kind}/uses``  record one use (``n
                                                              409 beyond the allowance
 =======  ==================================================  =====================================
 
-Same rules and same code as the CLI (:mod:`slawatch.service.entitlements`). Include it with
-``app.include_router(entitlements_router(db, get_settings), dependencies=[auth])``; errors are
-the project's (``NotFoundError`` 404, ``ValidationError`` 422, ``ConflictError`` 409), turned
-into JSON naming the field by the app's handlers, with a local fallback here so the router is
-usable on its own.
+Same rules and same code as the CLI (:mod:`slawatch.service.entitlements`).
+:func:`slawatch.api.app.create_app` includes it behind the bearer-token check; handlers raise
+the project's errors (``NotFoundError`` 404, ``ValidationError`` 422, ``ConflictError`` 409)
+and the app's handlers (:mod:`slawatch.api.errors`) turn them into ``{"error", "field"}``.
 """
 
 from __future__ import annotations
@@ -27,15 +26,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from slawatch.api.errors import ERROR_RESPONSES
+from slawatch.api.schemas import ErrorOut
 from slawatch.config.loader import Settings
 from slawatch.core.entitlements import KINDS, Balance
-from slawatch.errors import ConflictError, NotFoundError, SlawatchError, ValidationError
+from slawatch.errors import ValidationError
 from slawatch.service import entitlements as svc
 from slawatch.store.db import Database
 from slawatch.store.repo import get_account
@@ -128,32 +128,14 @@ class UseOut(BaseModel):
     notified: int = Field(description="Notices enqueued because the allowance is now used up")
 
 
-class ErrorOut(BaseModel):
-    error: str
-    field: str | None = None
-
-
 def _balance(b: Balance) -> BalanceOut:
     return BalanceOut.model_validate(b.as_dict())
 
 
-def _error(exc: SlawatchError) -> JSONResponse:
-    """The JSON error for a deliberate slawatch error (the app's handlers do the same)."""
-    if isinstance(exc, NotFoundError):
-        return JSONResponse({"error": str(exc), "field": exc.kind}, status_code=404)
-    if isinstance(exc, ConflictError):
-        return JSONResponse({"error": exc.reason, "field": exc.field}, status_code=409)
-    if isinstance(exc, ValidationError):
-        return JSONResponse({"error": exc.reason, "field": exc.field}, status_code=422)
-    return JSONResponse({"error": str(exc), "field": None}, status_code=400)
-
-
 _DAYS = re.compile(r"^\s*(\d{1,5})\s*([dw]?)\s*$")
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    404: {"model": ErrorOut, "description": "Unknown account"},
-    409: {"model": ErrorOut, "description": "Refused: the allowance is used up"},
-    422: {"description": "Invalid input; the body names the field"},
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {**ERROR_RESPONSES[code], "model": ErrorOut} for code in (401, 404, 409, 413, 422)
 }
 
 
@@ -172,24 +154,21 @@ def entitlements_router(
         response_model=MeetingOut,
         responses=ERRORS,
     )
-    def record_meeting(account_id: AccountId, body: HeldIn) -> MeetingOut | JSONResponse:
+    def record_meeting(account_id: AccountId, body: HeldIn) -> MeetingOut:
         """Record an alignment meeting held with the account."""
-        try:
-            with db.session() as session:
-                row, view = svc.record_meeting(
-                    session, settings(), account_id, body.date, body.notes, clock()
-                )
-                period = next((p for p in view.periods if p.held_on == body.date), None)
-                return MeetingOut(
-                    id=row.id,
-                    account=account_id,
-                    held_on=row.held_on,
-                    notes=row.notes,
-                    satisfies=period.due if period else None,
-                    next_due=view.next_due(),
-                )
-        except SlawatchError as exc:
-            return _error(exc)
+        with db.session() as session:
+            row, view = svc.record_meeting(
+                session, settings(), account_id, body.date, body.notes, clock()
+            )
+            period = next((p for p in view.periods if p.held_on == body.date), None)
+            return MeetingOut(
+                id=row.id,
+                account=account_id,
+                held_on=row.held_on,
+                notes=row.notes,
+                satisfies=period.due if period else None,
+                next_due=view.next_due(),
+            )
 
     @router.get("/meetings", response_model=list[MeetingRowOut], responses=ERRORS)
     def list_meetings(
@@ -198,26 +177,23 @@ def entitlements_router(
         ] = None,
         overdue: Annotated[bool, Query(description="Only overdue meetings")] = False,
         csm: Annotated[str | None, Query(max_length=200, description="Person id or name")] = None,
-    ) -> list[MeetingRowOut] | JSONResponse:
+    ) -> list[MeetingRowOut]:
         """Overdue, due and upcoming alignment meetings of the active accounts, by due date."""
         within: int | None = None
         if due_within is not None:
             match = _DAYS.match(due_within)
             if not match:
-                return _error(ValidationError("due_within", "write a number of days like '30d'"))
+                raise ValidationError("due_within", "write a number of days like '30d'")
             within = int(match.group(1)) * (7 if match.group(2) == "w" else 1)
-        try:
-            with db.read_session() as session:
-                rows = svc.meeting_rows(
-                    session,
-                    settings(),
-                    clock(),
-                    csm=csm,
-                    due_within_days=within,
-                    overdue_only=overdue,
-                )
-        except SlawatchError as exc:
-            return _error(exc)
+        with db.read_session() as session:
+            rows = svc.meeting_rows(
+                session,
+                settings(),
+                clock(),
+                csm=csm,
+                due_within_days=within,
+                overdue_only=overdue,
+            )
         return [MeetingRowOut.model_validate(r.as_dict()) for r in rows]
 
     @router.post(
@@ -226,38 +202,32 @@ def entitlements_router(
         response_model=WorkshopOut,
         responses=ERRORS,
     )
-    def record_workshop(account_id: AccountId, body: HeldIn) -> WorkshopOut | JSONResponse:
+    def record_workshop(account_id: AccountId, body: HeldIn) -> WorkshopOut:
         """Record an onboarding workshop delivered to the account."""
-        try:
-            with db.session() as session:
-                row, ws = svc.record_workshop(
-                    session, settings(), account_id, body.date, body.notes, clock()
-                )
-                return WorkshopOut(
-                    id=row.id,
-                    account=account_id,
-                    held_on=row.held_on,
-                    notes=row.notes,
-                    delivered=ws.delivered,
-                    included=ws.included,
-                    contract_year_start=ws.year.start,
-                    behind=ws.behind,
-                )
-        except SlawatchError as exc:
-            return _error(exc)
+        with db.session() as session:
+            row, ws = svc.record_workshop(
+                session, settings(), account_id, body.date, body.notes, clock()
+            )
+            return WorkshopOut(
+                id=row.id,
+                account=account_id,
+                held_on=row.held_on,
+                notes=row.notes,
+                delivered=ws.delivered,
+                included=ws.included,
+                contract_year_start=ws.year.start,
+                behind=ws.behind,
+            )
 
     @router.get(
         "/accounts/{account_id}/entitlements", response_model=EntitlementsOut, responses=ERRORS
     )
-    def show_entitlements(account_id: AccountId) -> EntitlementsOut | JSONResponse:
+    def show_entitlements(account_id: AccountId) -> EntitlementsOut:
         """Used / included / remaining per kind for the current contract year."""
-        try:
-            with db.read_session() as session:
-                account = get_account(session, account_id)
-                year, balances = svc.entitlement_balances(session, settings(), account, clock())
-                plan = account.plan
-        except SlawatchError as exc:
-            return _error(exc)
+        with db.read_session() as session:
+            account = get_account(session, account_id)
+            year, balances = svc.entitlement_balances(session, settings(), account, clock())
+            plan = account.plan
         return EntitlementsOut(
             account=account_id,
             plan=plan,
@@ -280,22 +250,19 @@ def entitlements_router(
         account_id: AccountId,
         kind: Kind,
         body: Annotated[UseIn | None, Body()] = None,
-    ) -> UseOut | JSONResponse:
+    ) -> UseOut:
         """Record one use; beyond the allowance 409 unless ``force`` (recorded as overage)."""
         request = body or UseIn()
-        try:
-            with db.session() as session:
-                result = svc.use_entitlement(
-                    session,
-                    settings(),
-                    account_id,
-                    kind,
-                    clock(),
-                    note=request.note,
-                    force=request.force,
-                )
-        except SlawatchError as exc:
-            return _error(exc)
+        with db.session() as session:
+            result = svc.use_entitlement(
+                session,
+                settings(),
+                account_id,
+                kind,
+                clock(),
+                note=request.note,
+                force=request.force,
+            )
         return UseOut(
             id=result.use.id,
             account=account_id,

@@ -172,6 +172,10 @@ def check_text(field: str, value: str | None, limit: int = 10_000) -> str | None
         raise ValidationError(field, f"at most {limit} characters")
     if any((ord(c) < 32 and c not in "\n\r\t") or ord(c) == 127 for c in value):
         raise ValidationError(field, "must not contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(field, "must be valid Unicode text (no lone surrogates)") from None
     return value.strip()
 
 
