@@ -134,6 +134,11 @@ def test_still_applies_drops_resolved_met_and_acknowledged() -> None:
     assert still_applies("warning", "response", acked, now) == (True, "")
     ok, _ = still_applies("catchup", "response", acked, now, covers="page")
     assert not ok
+    downgraded = history(
+        IncidentEvent(EventType.PRIORITY_CHANGED, T0 + timedelta(minutes=2), priority="medium")
+    )
+    ok, why = still_applies("page", "response", downgraded, now)
+    assert not ok and "priority changed to medium" in why
     # an event after the decision (not yet happened at `now`) does not count
     assert still_applies("page", "response", acked, T0 + timedelta(minutes=1))[0] is True
 

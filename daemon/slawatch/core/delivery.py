@@ -319,8 +319,9 @@ def still_applies(
 
     An incident notice is dropped when the incident is resolved, when its target's clock has
     stopped (met: responded, workaround given or resolved) and, for pages, when the incident was
-    acknowledged (or responded to). Notices without an incident (meeting reminders, tests) always
-    apply. ``covers`` is the stage a ``catchup`` notice stands for.
+    acknowledged (or responded to) or is no longer high priority. Notices without an incident
+    (meeting reminders, tests) always apply. ``covers`` is the stage a ``catchup`` notice stands
+    for.
     """
     if history is None:
         return True, ""
@@ -334,6 +335,8 @@ def still_applies(
             return False, f"acknowledged{who} at {state.acknowledged_at.isoformat()}"
         if state.responded_at is not None:
             return False, f"responded at {state.responded_at.isoformat()}"
+        if state.priority != "high":
+            return False, f"priority changed to {state.priority}; pages are for high"
     if target is not None and effective != "page":
         run = clock_runs(history, now).get(target)
         if run is not None and run.stopped_at is not None:
