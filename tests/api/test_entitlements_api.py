@@ -178,11 +178,11 @@ def test_openapi_lists_the_paths(api: tuple[httpx.Client, Database]) -> None:
     client, _ = api
     paths = client.get("/openapi.json").json()["paths"]
     assert {
-        "/api/v1/accounts/{account_id}/meetings",
+        "/api/v1/accounts/{id}/meetings",
         "/api/v1/meetings",
-        "/api/v1/accounts/{account_id}/workshops",
-        "/api/v1/accounts/{account_id}/entitlements",
-        "/api/v1/accounts/{account_id}/entitlements/{kind}/uses",
+        "/api/v1/accounts/{id}/workshops",
+        "/api/v1/accounts/{id}/entitlements",
+        "/api/v1/accounts/{id}/entitlements/{kind}/uses",
     } <= set(paths)
 
 

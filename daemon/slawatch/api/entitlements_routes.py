@@ -45,7 +45,8 @@ __all__ = ["entitlements_router"]
 Kind = Literal["report", "restore", "ticket", "sandbox"]
 State = Literal["upcoming", "due", "overdue", "held"]
 AccountId = Annotated[
-    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="The account id")
+    str,
+    Path(alias="id", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="The account id"),
 ]
 Count = int | Literal["multiple"]
 assert set(KINDS) == {"report", "restore", "ticket", "sandbox"}
@@ -149,7 +150,7 @@ def entitlements_router(
     router = APIRouter(prefix="/api/v1", tags=["meetings and entitlements"])
 
     @router.post(
-        "/accounts/{account_id}/meetings",
+        "/accounts/{id}/meetings",
         status_code=201,
         response_model=MeetingOut,
         responses=ERRORS,
@@ -197,7 +198,7 @@ def entitlements_router(
         return [MeetingRowOut.model_validate(r.as_dict()) for r in rows]
 
     @router.post(
-        "/accounts/{account_id}/workshops",
+        "/accounts/{id}/workshops",
         status_code=201,
         response_model=WorkshopOut,
         responses=ERRORS,
@@ -219,9 +220,7 @@ def entitlements_router(
                 behind=ws.behind,
             )
 
-    @router.get(
-        "/accounts/{account_id}/entitlements", response_model=EntitlementsOut, responses=ERRORS
-    )
+    @router.get("/accounts/{id}/entitlements", response_model=EntitlementsOut, responses=ERRORS)
     def show_entitlements(account_id: AccountId) -> EntitlementsOut:
         """Used / included / remaining per kind for the current contract year."""
         with db.read_session() as session:
@@ -241,7 +240,7 @@ def entitlements_router(
         )
 
     @router.post(
-        "/accounts/{account_id}/entitlements/{kind}/uses",
+        "/accounts/{id}/entitlements/{kind}/uses",
         status_code=201,
         response_model=UseOut,
         responses=ERRORS,
