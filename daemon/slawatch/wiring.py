@@ -7,8 +7,6 @@ escalation policy so a change is evaluated at once (in the CLI as in the daemon)
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,12 +18,9 @@ from slawatch.config.secrets import Secret, embedded_refs, resolve_embedded, res
 from slawatch.core.delivery import RateLimiter
 from slawatch.core.policy import PolicyContext
 from slawatch.obs.logging import register_secret
-from slawatch.render.message import RenderedMessage
 from slawatch.render.renderer import Renderer
 from slawatch.runtime.dispatch import DispatchEnv
-from slawatch.senders.base import CHANNELS, Sender, SendResult
-from slawatch.senders.console import ConsoleSender
-from slawatch.senders.jsonl import JsonlSender
+from slawatch.senders.base import Sender
 from slawatch.service.escalation import evaluate_incidents
 from slawatch.store import repo
 from slawatch.store.db import Database, default_sqlite_path
@@ -35,21 +30,6 @@ JSONL_FILENAME = "notifications.jsonl"
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class TeeSender:
-    """Delivers to several embedded senders (console and JSON-lines file) as one.
-
-    Used for a channel with no provider configured; the first sender's result is returned.
-    """
-
-    def __init__(self, senders: list[Sender], channels: frozenset[str]) -> None:
-        self._senders = senders
-        self.channels = channels
-
-    def send(self, message: RenderedMessage, address: str, *, thread_ref: str | None) -> SendResult:
-        results = [s.send(message, address, thread_ref=thread_ref) for s in self._senders]
-        return results[0] if results else SendResult(None, None)
 
 
 def secret(reference: str, environ: Mapping[str, str] | None = None) -> Secret:
@@ -90,42 +70,11 @@ def build_senders(
     *,
     db: Database | None = None,
     stream: TextIO | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> dict[str, Sender]:
     """One sender per channel: the configured provider, else the console and file senders."""
-    f = settings.file
-    embedded: list[Sender] = []
-    if f.output.console:
-        embedded.append(ConsoleSender(stream or sys.stdout))
-    embedded.append(JsonlSender(jsonl_path(settings, db)))
-    fallback = TeeSender(embedded, frozenset(CHANNELS))
-    senders: dict[str, Sender] = dict.fromkeys(CHANNELS, fallback)
-    if f.slack is not None:
-        from slawatch.senders.slack import SlackSender
+    from slawatch.senders.factory import build_senders as from_config
 
-        senders["slack"] = SlackSender(
-            secret(f.slack.token, environ), base_url=f.slack.base_url, timeout=f.slack.timeout
-        )
-    if f.sms is not None:
-        from slawatch.senders.sms import TwilioSmsSender
-
-        senders["sms"] = TwilioSmsSender(
-            f.sms.account_sid,
-            secret(f.sms.auth_token, environ),
-            from_=f.sms.from_,
-            messaging_service_sid=f.sms.messaging_service_sid,
-            base_url=f.sms.base_url,
-            status_callback=f.sms.status_callback,
-            timeout=f.sms.timeout,
-        )
-    if f.email is not None:
-        from slawatch.senders import email as email_sender
-
-        senders["email"] = email_sender.sender_from_config(
-            f.email,
-            password=secret(f.email.password, environ) if f.email.password else None,
-        )
-    return senders
+    return from_config(settings, stdout=stream, default_jsonl_path=jsonl_path(settings, db))
 
 
 def build_dispatch_env(
@@ -138,7 +87,7 @@ def build_dispatch_env(
     return DispatchEnv(
         settings=settings,
         policy=policy_context(settings),
-        senders=build_senders(settings, db=db, stream=stream, environ=environ),
+        senders=build_senders(settings, db=db, stream=stream),
         renderer=Renderer(settings),
     )
 
@@ -184,10 +133,6 @@ def build_intake(db: Database, settings: Settings, **kwargs: Any) -> Any:
 
     ctx = policy_context(settings)
     return Intake(db, settings, on_change=evaluate_now(db, lambda: (settings, ctx)), **kwargs)
-
-
-def state_environment() -> dict[str, str]:
-    return dict(os.environ)
 
 
 class DaemonParts:

@@ -191,7 +191,19 @@ class Dispatcher:
                 if row.incident_id is not None
                 else None
             )
-        sender = env.senders[row.channel]
+        sender = env.senders.get(row.channel)
+        if sender is None:
+            with self.db.session() as session:
+                self._fail(
+                    session,
+                    row,
+                    self.clock(),
+                    f"no sender for {row.channel}: configure [{row.channel}] or [output]",
+                    bound,
+                )
+            stats.failed += 1
+            self._record(row.channel, "failed", None)
+            return
         started = time.perf_counter()
         try:
             result = sender.send(message, address, thread_ref=thread_ref)
