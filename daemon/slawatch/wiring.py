@@ -70,11 +70,14 @@ def build_senders(
     *,
     db: Database | None = None,
     stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, Sender]:
     """One sender per channel: the configured provider, else the console and file senders."""
     from slawatch.senders.factory import build_senders as from_config
 
-    return from_config(settings, stdout=stream, default_jsonl_path=jsonl_path(settings, db))
+    return from_config(
+        settings, stdout=stream, default_jsonl_path=jsonl_path(settings, db), environ=environ
+    )
 
 
 def build_dispatch_env(
@@ -87,7 +90,7 @@ def build_dispatch_env(
     return DispatchEnv(
         settings=settings,
         policy=policy_context(settings),
-        senders=build_senders(settings, db=db, stream=stream),
+        senders=build_senders(settings, db=db, stream=stream, environ=environ),
         renderer=Renderer(settings),
     )
 
@@ -171,19 +174,28 @@ class DaemonParts:
             settings,
             intake=daemon.intake,
             scheduler_running=lambda: daemon.timer.running,
+            environ=daemon.environ,
         )
         app.include_router(metrics_router(daemon.metrics))
         if settings.file.sms is not None:
-            from slawatch.api.twilio_callback import twilio_callback_router
+            from urllib.parse import urlsplit
+
+            from slawatch.api.twilio_callback import DEFAULT_PATH, twilio_callback_router
             from slawatch.store import outbox
 
             token = secret(settings.file.sms.auth_token, daemon.environ)
+            callback_url = settings.file.sms.status_callback
 
-            def record(message_sid: str, status: str) -> bool:
+            def record(message_sid: str, status: str, error_code: str | None = None) -> bool:
                 with daemon.db.session() as session:
                     return outbox.set_delivery_status(session, message_sid, status, utc_now())
 
             app.include_router(
-                twilio_callback_router(token, record, public_url=settings.file.api.public_url)
+                twilio_callback_router(
+                    token,
+                    record,
+                    callback_url=callback_url,
+                    path=(urlsplit(callback_url).path if callback_url else "") or DEFAULT_PATH,
+                )
             )
         return app
