@@ -11,6 +11,7 @@ from twilio.request_validator import RequestValidator
 
 from slawatch.api.twilio_callback import twilio_callback_router
 from slawatch.config.secrets import Secret
+from slawatch.store.db import Database
 
 TOKEN = "twilio-secret"
 PUBLIC = "https://slawatch.example.com/twilio/status"
@@ -104,3 +105,63 @@ def test_without_callback_url_the_request_url_is_signed(receipts: list) -> None:
     url = "http://testserver/twilio/status"
     response = post(client, FORM, RequestValidator(TOKEN).compute_signature(url, FORM))
     assert response.status_code == 200 and len(receipts) == 1
+
+
+# ------------------------------------------------------------------- with the real outbox
+def test_receipts_reach_the_outbox_row_and_never_go_backwards(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from slawatch.api.twilio_callback import router_from_settings
+    from slawatch.config.loader import build_settings
+    from slawatch.store import outbox
+    from slawatch.store.models import Notification
+
+    monkeypatch.setenv("TEST_TWILIO_TOKEN", TOKEN)
+    settings = build_settings(
+        {"sms": {"account_sid": "AC1", "auth_token": "env:TEST_TWILIO_TOKEN",
+                 "from": "+15005550006", "status_callback": PUBLIC}},
+        None,
+    )  # fmt: skip
+    assert router_from_settings(build_settings({}, None), db) is None
+    router = router_from_settings(settings, db)
+    assert router is not None
+    app = FastAPI()
+    app.include_router(router)
+    client = TestClient(app)
+    now = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    with db.session() as session:
+        row_id = outbox.enqueue(
+            session,
+            outbox.NewNotification(
+                dedupe_key="k", kind="page", stage="page", recipient="ivan", channel="sms",
+                next_attempt_at=now,
+            ),
+            now,
+        )  # fmt: skip
+        assert row_id is not None
+        outbox.mark_sent(session, row_id, now, provider_message_id="SMabc", address="+1555")
+
+    def status_of() -> str | None:
+        with db.read_session() as session:
+            return session.get(Notification, row_id).delivery_status  # type: ignore[union-attr]
+
+    def send(status: str, code: str | None = None) -> dict[str, object]:
+        form = {"MessageSid": "SMabc", "MessageStatus": status}
+        if code:
+            form["ErrorCode"] = code
+        response = post(client, form, RequestValidator(TOKEN).compute_signature(PUBLIC, form))
+        assert response.status_code == 200
+        return response.json()  # type: ignore[no-any-return]
+
+    assert send("sent") == {"recorded": True} and status_of() == "sent"
+    assert send("undelivered", "30003") == {"recorded": True}
+    assert status_of() == "undelivered:30003"
+    send("sent")  # late, out of order: ignored
+    assert status_of() == "undelivered:30003"
+    response = post(client, {"MessageSid": "SMabc", "MessageStatus": "delivered"}, "bad")
+    assert response.status_code == 403 and status_of() == "undelivered:30003"
+    form = {"MessageSid": "SMother", "MessageStatus": "delivered"}
+    unknown = post(client, form, RequestValidator(TOKEN).compute_signature(PUBLIC, form))
+    assert unknown.json() == {"recorded": False}

@@ -13,7 +13,9 @@ request's own URL is used. Signatures made with a webhook *shared key*
 (``X-Twilio-Webhooks-Signature-Settings: key=...``) are not supported: slawatch only knows the
 auth token.
 
-Include it with ``app.include_router(twilio_callback_router(token, record, callback_url=...))``;
+Include it with ``app.include_router(router)`` where ``router = router_from_settings(settings,
+db)`` (``None`` when ``[sms] status_callback`` is not set), or build it yourself with
+``twilio_callback_router(token, record, callback_url=...)``;
 ``record(message_sid, status, error_code)`` stores the receipt against the notification (e.g.
 ``store.outbox.set_delivery_status``) and returns whether the SID was known. It runs in a worker
 thread, so it may use the database synchronously.
@@ -22,17 +24,23 @@ thread, so it may use the database synchronously.
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import parse_qsl
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlsplit
 
 import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
-from slawatch.config.secrets import Secret
+from slawatch.config.loader import Settings
+from slawatch.config.secrets import Secret, resolve_secret
+from slawatch.store import outbox
+from slawatch.store.db import Database
+from slawatch.store.models import Notification
 
-__all__ = ["RecordReceipt", "twilio_callback_router"]
+__all__ = ["RecordReceipt", "router_from_settings", "store_recorder", "twilio_callback_router"]
 
 log = structlog.get_logger("slawatch.api.twilio")
 
@@ -93,3 +101,62 @@ def twilio_callback_router(
         return JSONResponse({"recorded": bool(known)})
 
     return router
+
+
+# --------------------------------------------------------------------------- store wiring
+#: Twilio's message states in the order they happen; a receipt never moves a row backwards
+#: (Twilio does not promise to deliver callbacks in order).
+STATUS_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "read": 4,
+    "canceled": 4,
+}
+
+
+def store_recorder(db: Database, clock: Callable[[], datetime] | None = None) -> RecordReceipt:
+    """A ``record`` callable that writes receipts to the outbox row with that SID.
+
+    The stored ``delivery_status`` is the status, with Twilio's error code for failures
+    (``"undelivered:30003"``); a late receipt for an earlier state is ignored.
+    """
+    now_of = clock or (lambda: datetime.now(UTC))
+
+    def record(sid: str, status: str, error_code: str | None) -> bool:
+        value = f"{status}:{error_code}" if error_code else status
+        with db.session() as session:
+            current = session.execute(
+                select(Notification.delivery_status).where(Notification.provider_message_id == sid)
+            ).first()
+            if current is None:
+                return False
+            old = (current[0] or "").partition(":")[0]
+            if STATUS_RANK.get(old, -1) > STATUS_RANK.get(status, 0):
+                return True
+            return outbox.set_delivery_status(session, sid, value[:50], now_of())
+
+    return record
+
+
+def router_from_settings(settings: Settings, db: Database) -> APIRouter | None:
+    """The callback router for ``[sms]``, or ``None`` when receipts are not configured.
+
+    Mounted at the path of ``[sms] status_callback`` (default ``/twilio/status``), validating
+    against that URL. Resolves the auth token now (``SecretError`` if it is unset).
+    """
+    sms = settings.file.sms
+    if sms is None or not sms.status_callback:
+        return None
+    path = urlsplit(sms.status_callback).path or DEFAULT_PATH
+    return twilio_callback_router(
+        resolve_secret(sms.auth_token),
+        store_recorder(db),
+        callback_url=sms.status_callback,
+        path=path,
+    )
