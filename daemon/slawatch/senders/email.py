@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -89,7 +89,11 @@ class SmtpEmailSender:
 
     @classmethod
     def from_config(
-        cls, config: EmailConfig, *, ssl_context: ssl.SSLContext | None = None
+        cls,
+        config: EmailConfig,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> SmtpEmailSender:
         """Build from ``[email]``, resolving the password reference when there is one."""
         return cls(
@@ -98,7 +102,7 @@ class SmtpEmailSender:
             from_=config.from_,
             security=config.security,
             username=config.username,
-            password=resolve_secret(config.password) if config.password else None,
+            password=resolve_secret(config.password, environ) if config.password else None,
             timeout=config.timeout,
             ssl_context=ssl_context,
         )

@@ -69,6 +69,7 @@ def build_senders(
     *,
     stdout: TextIO | None = None,
     default_jsonl_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, Sender]:
     """``{"slack": ..., "sms": ..., "email": ...}`` for this configuration.
 
@@ -81,15 +82,15 @@ def build_senders(
     if file.slack is not None:
         from slawatch.senders.slack import SlackSender
 
-        result["slack"] = SlackSender.from_config(file.slack)
+        result["slack"] = SlackSender.from_config(file.slack, environ=environ)
     if file.sms is not None:
         from slawatch.senders.sms import TwilioSmsSender
 
-        result["sms"] = TwilioSmsSender.from_config(file.sms)
+        result["sms"] = TwilioSmsSender.from_config(file.sms, environ=environ)
     if file.email is not None:
         from slawatch.senders.email import SmtpEmailSender
 
-        result["email"] = SmtpEmailSender.from_config(file.email)
+        result["email"] = SmtpEmailSender.from_config(file.email, environ=environ)
     missing = [c for c in CHANNELS if c not in result]
     if missing:
         local = local_sender(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import threading
 import urllib.error
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -101,9 +102,15 @@ class SlackSender:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: SlackConfig) -> SlackSender:
+    def from_config(
+        cls, config: SlackConfig, *, environ: Mapping[str, str] | None = None
+    ) -> SlackSender:
         """Build from ``[slack]``, resolving the token reference (``SecretError`` if unset)."""
-        return cls(resolve_secret(config.token), base_url=config.base_url, timeout=config.timeout)
+        return cls(
+            resolve_secret(config.token, environ),
+            base_url=config.base_url,
+            timeout=config.timeout,
+        )
 
     # ------------------------------------------------------------------------- API calls
     def _call(self, method: str, what: str, **kwargs: Any) -> Any:

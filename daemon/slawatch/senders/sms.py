@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -136,11 +137,13 @@ class TwilioSmsSender:
         self.base_url = self._client.api.base_url
 
     @classmethod
-    def from_config(cls, config: SmsConfig) -> TwilioSmsSender:
+    def from_config(
+        cls, config: SmsConfig, *, environ: Mapping[str, str] | None = None
+    ) -> TwilioSmsSender:
         """Build from ``[sms]``, resolving the auth token reference."""
         return cls(
             config.account_sid,
-            resolve_secret(config.auth_token),
+            resolve_secret(config.auth_token, environ),
             from_=config.from_,
             messaging_service_sid=config.messaging_service_sid,
             base_url=config.base_url,
