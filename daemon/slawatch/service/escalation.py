@@ -113,6 +113,9 @@ def evaluate_incidents(
     """Decide and record what each incident calls for at ``now`` (see the module docstring)."""
     summary = EvaluationSummary()
     sent = sent_keys_by_incident(session, [i.id for i in incidents])
+    rows: list[tuple[outbox.NewNotification, str | None]] = []
+    decided: list[Notice] = []
+    dropped: list[Notice] = []
     for incident in incidents:
         summary.evaluated += 1
         if incident.status != "open":
@@ -140,18 +143,29 @@ def evaluate_incidents(
         incident.due_at = earliest_due(statuses)
         incident.breached = any(s.state is ClockState.BREACHED for s in statuses)
         for notice in evaluation.notices:
-            new_id = outbox.enqueue(session, _new_row(incident, notice), now)
-            if new_id is not None:
-                summary.enqueued += 1
-                summary.urgent += int(notice.urgent)
-            summary.decisions.append((notice, new_id is not None))
+            rows.append((_new_row(incident, notice), None))
+            decided.append(notice)
         for notice in evaluation.skipped:
-            new_id = outbox.enqueue(session, _new_row(incident, notice), now)
-            if new_id is not None:
-                outbox.mark_dropped(session, new_id, now, notice.reason)
-                summary.skipped += 1
+            rows.append((_new_row(incident, notice), notice.reason))
+            dropped.append(notice)
         incident.next_check_at = evaluation.next_check_at
         incident.last_evaluated_at = now
+    # One bulk insert for the whole batch; a key already in the outbox is skipped.
+    inserted = outbox.enqueue_batch(session, rows, now)
+    counted: set[str] = set()  # a key repeated within the batch was inserted once
+    for notice in decided:
+        key = notice.dedupe_key
+        new = key in inserted and key not in counted
+        counted.add(key)
+        if new:
+            summary.enqueued += 1
+            summary.urgent += int(notice.urgent)
+        summary.decisions.append((notice, new))
+    for notice in dropped:
+        key = notice.dedupe_key
+        if key in inserted and key not in counted:
+            summary.skipped += 1
+        counted.add(key)
     return summary
 
 
