@@ -47,6 +47,7 @@ def config_text(
     channel_rate: str = "{ slack = 50, email = 120, sms = 60 }",
     recipient_rate: str = "{ slack = 20, email = 20, sms = 12 }",
     jsonl_path: str | None = None,
+    page_repeat: str = "5m",
     extra: str = "",
 ) -> str:
     """The TOML text; a provider section is included only when its fake's address is given."""
@@ -96,7 +97,7 @@ team_channel = "#support"
 people = ["ivan", "maria"]
 handoff = "mon 09:00"
 timezone = "UTC"
-page_repeat = "5m"
+page_repeat = "{page_repeat}"
 # ivan is primary (and maria secondary) whatever the week, so tests know who is paged.
 overrides = [{{ start = "2026-01-01", end = "2030-12-31", person = "ivan" }}]
 
