@@ -335,3 +335,11 @@ def test_meeting_payload_as_stored_json_renders() -> None:
     assert "in 14 days" in email.text
     slack = renderer.render("meeting_reminder", "slack", ctx)
     assert not slack.fallback and "Wed 6 Jan 2027" in str(slack.blocks)
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_template_syntax_in_a_title_is_data_not_code(channel: str) -> None:
+    message = Renderer().render("breach", channel, hostile("{{ 7*7 }} {% raw %}x"))
+    assert not message.fallback
+    body = {"email": message.text, "slack": message.text, "sms": message.sms}[channel]
+    assert "{{ 7*7 }} {% raw %}x" in body and "49" not in body

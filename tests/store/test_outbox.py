@@ -166,3 +166,36 @@ def test_naive_datetimes_are_refused(db: Database) -> None:
         outbox.enqueue(s, _item("n", at=datetime(2026, 1, 1)), NOW)
     with db.session() as s:
         assert outbox.list_notifications(s) == []
+
+
+def test_concurrent_dispatchers_never_claim_the_same_row(db: Database) -> None:
+    """Four claimers race over 40 rows: each row is claimed exactly once (SKIP LOCKED on PG)."""
+    import threading
+
+    with db.session() as s:
+        outbox.enqueue_many(s, [_item(f"k{i}") for i in range(40)], NOW)
+    claimed: list[int] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            while True:
+                with db.session() as s:
+                    rows = outbox.claim(s, NOW, limit=3)
+                    ids = [r.id for r in rows]
+                if not ids:
+                    return
+                with lock:
+                    claimed.extend(ids)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(claimed) == 40
+    assert len(set(claimed)) == 40
