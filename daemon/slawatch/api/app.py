@@ -37,8 +37,14 @@ AccountId = Annotated[str, Path(min_length=1, max_length=100, description="The a
 IncidentId = Annotated[str, Path(min_length=1, max_length=200, description="The helpdesk key.")]
 
 
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {**ERROR_RESPONSES[code], "model": ErrorOut} for code in codes}
+def _responses(
+    *codes: int, extra: dict[int | str, dict[str, Any]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The documented error responses (and ``extra`` success ones) of an operation."""
+    result: dict[int | str, dict[str, Any]] = dict(extra or {})
+    for code in codes:
+        result[code] = {**ERROR_RESPONSES[code], "model": ErrorOut}
+    return result
 
 
 def create_app(
@@ -74,8 +80,9 @@ def create_app(
     @api.put(
         "/accounts/{id}",
         response_model=AccountOut,
-        responses={201: {"model": AccountOut, "description": "Created"}}
-        | _responses(401, 413, 422),
+        responses=_responses(
+            401, 413, 422, extra={201: {"model": AccountOut, "description": "Created"}}
+        ),
         summary="Create or replace an account",
     )
     def put_account(id: AccountId, body: AccountBody, response: Response) -> Any:
@@ -106,8 +113,13 @@ def create_app(
         "/incidents",
         response_model=IncidentOut,
         status_code=201,
-        responses={200: {"model": IncidentOut, "description": "Already exists, same data"}}
-        | _responses(401, 409, 413, 422),
+        responses=_responses(
+            401,
+            409,
+            413,
+            422,
+            extra={200: {"model": IncidentOut, "description": "Already exists, same data"}},
+        ),
         summary="Open an incident (idempotent on its id)",
     )
     def open_incident(body: IncidentBody, response: Response) -> Any:
@@ -148,8 +160,13 @@ def create_app(
         "/incidents/{id}/events",
         response_model=IncidentOut,
         status_code=201,
-        responses={200: {"model": IncidentOut, "description": "Already recorded"}}
-        | _responses(401, 404, 413, 422),
+        responses=_responses(
+            401,
+            404,
+            413,
+            422,
+            extra={200: {"model": IncidentOut, "description": "Already recorded"}},
+        ),
         summary="Record an event (idempotent on type and time)",
     )
     def post_event(id: IncidentId, body: EventBody, response: Response) -> Any:

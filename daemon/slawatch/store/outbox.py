@@ -81,7 +81,7 @@ def enqueue(session: Session, item: NewNotification, now: datetime) -> int | Non
         "updated_at": now,
     }
     dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
         insert_fn(Notification)
         .values(**values)
@@ -140,7 +140,7 @@ def enqueue_batch(
         return {}
     table = Notification.__table__
     dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
         insert_fn(table)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -180,7 +180,7 @@ def claim(
     Order: urgent first (SMS pages jump the queue), then ``next_attempt_at``, then id. Each
     claimed row's ``attempts`` is incremented. Two dispatchers never claim the same row.
     """
-    query: Select[tuple[int]] = select(Notification.id).where(_due(now))
+    query: Select[Any] = select(Notification.id).where(_due(now))
     if channels is not None:
         query = query.where(Notification.channel.in_(list(channels)))
     query = query.order_by(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -144,7 +145,7 @@ def set_thread_ref(
 ) -> None:
     """Remember the first message's reference; an existing reference is kept (first wins)."""
     dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
         insert_fn(Thread)
         .values(incident_id=incident_id, channel=channel, address=address, thread_ref=thread_ref)
