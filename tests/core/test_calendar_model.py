@@ -20,7 +20,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slawatch.core.calendar import BusinessCalendar, parse_interval
+from slawatch.core.calendar import BusinessCalendar, _epoch, parse_interval
 
 MODEL_FIRST_DAY = date(2020, 1, 1)
 MODEL_LAST_DAY = date(2036, 1, 1)
@@ -332,3 +332,27 @@ def test_model_sanity() -> None:
     assert allday.elapsed(
         datetime(2026, 10, 25, tzinfo=sofia), datetime(2026, 10, 26, tzinfo=sofia)
     ) == timedelta(hours=25)
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1975, 1, 1), max_value=datetime(2100, 1, 1), allow_imaginary=True
+    ),
+    zone=st.sampled_from(
+        [
+            UTC,
+            ZoneInfo("Europe/Sofia"),
+            ZoneInfo("America/New_York"),
+            ZoneInfo("Australia/Lord_Howe"),  # 30-minute DST shifts
+            ZoneInfo("Asia/Kolkata"),
+            timezone(timedelta(hours=-3, minutes=-30)),
+        ]
+    ),
+    fold=st.sampled_from([0, 1]),
+)
+def test_fast_epoch_conversion_is_timestamp(moment: datetime, zone: tzinfo, fold: int) -> None:
+    """The calendar's own datetime -> epoch conversion equals ``timestamp()`` bit for bit,
+    including gaps and repeated hours (fold 0 and 1) and microseconds."""
+    value = moment.replace(tzinfo=zone, fold=fold)
+    assert _epoch(value) == value.timestamp()

@@ -20,7 +20,9 @@ Semantics a caller must know:
 Speed: the working intervals are laid out once, in UTC epoch seconds, as a flat sorted list of
 boundaries with the cumulative business seconds at each. A call is then two bisections, so its
 cost does not grow with the span. The table covers a window of years and is extended (rebuilt
-over the wider window) when a query falls outside it.
+over a window twice as wide, or wider) when a query falls outside it. The rest of a call's cost
+is converting datetimes to epoch seconds and back and building the timedelta; the hot paths are
+written flat for that reason (see ``_epoch`` and ``bench/calendar_bench.py``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_S = 86400
 _MIN_YEAR = 1971
 _MAX_YEAR = 9000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+#: UTC offsets seen so far, as whole seconds (a zone has only a handful of distinct offsets).
+_OFFSET_SECONDS: dict[timedelta, int] = {}
 
 
 class NaiveDatetimeError(ValueError):
@@ -112,21 +117,58 @@ def _check_aware(value: datetime, name: str) -> None:
         )
 
 
+def _epoch(value: datetime) -> float:
+    """``value.timestamp()`` for an aware datetime, computed faster for zones like ZoneInfo.
+
+    ``timestamp()`` on a ZoneInfo datetime is the most expensive step of a calendar call. It is
+    the local wall time minus ``utcoffset()`` (which already applies fold=0/1 exactly as
+    ``timestamp()`` does), so this computes that difference directly, with the same result to
+    the last bit: whole seconds are exact floats, and microseconds are divided once, as CPython
+    does. (UTC datetimes are left to ``timestamp()``, which is fast for them.) Raises
+    :class:`NaiveDatetimeError` for naive datetimes.
+    """
+    tz = value.tzinfo
+    offset = tz.utcoffset(value) if tz is not None else None
+    if offset is None:
+        _check_aware(value, "datetime")
+        raise AssertionError("unreachable")  # pragma: no cover
+    seconds = _OFFSET_SECONDS.get(offset)
+    if seconds is None:
+        if offset.microseconds:  # pragma: no cover - no real zone has sub-second offsets
+            return value.timestamp()
+        seconds = _OFFSET_SECONDS[offset] = offset.days * _DAY_S + offset.seconds
+    # Floats throughout (exact: whole seconds stay far below 2**53): comparing and mixing
+    # ints with the table's floats would cost more than the conversion saves.
+    whole = (
+        (value.toordinal() - _EPOCH_ORDINAL) * 86400.0
+        + value.hour * 3600
+        + value.minute * 60
+        + value.second
+        - seconds
+    )
+    micro = value.microsecond
+    return (whole * 1e6 + micro) / 1e6 if micro else whole
+
+
+#: The laid-out working time: ``(lo, hi, first_day, last_day, bounds, cum)``. ``bounds`` are UTC
+#: epoch seconds, alternately opening and closing instants (after a leading empty pair at
+#: ``lo``), and ``cum[i]`` is the business seconds from ``lo`` to ``bounds[i]``. It is one tuple
+#: so that a thread extending it swaps everything at once and a reader never mixes two tables.
+_Table = tuple[float, float, date, date, list[float], list[float]]
+_EMPTY: _Table = (float("inf"), float("-inf"), date.max, date.min, [], [])
+
+
 class BusinessCalendar:
     """A named working-time calendar; see the module docstring for its semantics.
 
     Construct it through the configuration (``load_config(...).calendars[name]``) or directly in
-    tests. It is safe to share between threads for reading once built; extension of the table is
-    a rebuild followed by attribute swaps, which at worst repeats work.
+    tests. It is safe to share between threads: extending the table builds a new one and swaps
+    it in as a single attribute, and each call works on the table it read, so a concurrent
+    extension at worst repeats work.
     """
 
     __slots__ = (
-        "_bounds",
-        "_cum",
-        "_first_day",
-        "_hi",
-        "_last_day",
-        "_lo",
+        "_table",
         "business_day",
         "closed_dates",
         "holiday_checker",
@@ -173,12 +215,7 @@ class BusinessCalendar:
         self.business_day = business_day or self._default_business_day()
         if self.business_day <= timedelta(0):
             raise ValueError("business_day must be positive")
-        self._bounds: list[float] = []
-        self._cum: list[float] = []
-        self._lo = float("inf")
-        self._hi = float("-inf")
-        self._first_day = date.max
-        self._last_day = date.min
+        self._table: _Table = _EMPTY
 
     # ----------------------------------------------------------------- construction helpers
     @classmethod
@@ -212,7 +249,7 @@ class BusinessCalendar:
         return bool(self.intervals_on(day))
 
     # ------------------------------------------------------------------------- the table
-    def _build(self, first_day: date, last_day: date) -> None:
+    def _build(self, first_day: date, last_day: date) -> _Table:
         """Lay out every interval starting in ``[first_day, last_day)`` as UTC epoch bounds."""
         tz = self.timezone
         lo = datetime(first_day.year, first_day.month, first_day.day, tzinfo=tz).timestamp()
@@ -229,6 +266,7 @@ class BusinessCalendar:
             if intervals:
                 midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
                 for interval in intervals:
+                    # Wall-clock arithmetic on purpose: "18:00" is 18:00 local on DST days too.
                     start = (midnight + timedelta(minutes=interval.start_min)).timestamp()
                     end = (midnight + timedelta(minutes=interval.end_min)).timestamp()
                     start = max(start, bounds[-1])
@@ -248,58 +286,61 @@ class BusinessCalendar:
                     bounds.append(end)
                     cum.append(total)
             day += one_day
-        self._bounds, self._cum = bounds, cum
-        self._first_day, self._last_day = first_day, last_day
-        self._lo, self._hi = lo, hi
+        return (lo, hi, first_day, last_day, bounds, cum)
 
-    def _ensure(self, t: float) -> None:
-        """Grow the table (doubling the window) until it covers epoch second ``t``."""
-        if self._lo <= t < self._hi:
-            return
+    def _extend(self, table: _Table, t: float) -> _Table:
+        """A table that covers ``table``'s window and epoch second ``t`` (doubling the window).
+
+        The new table is also stored for later calls; the caller uses the returned one, so a
+        concurrent extension by another thread cannot pull the ground from under it.
+        """
+        lo, hi, first_day, last_day = table[0], table[1], table[2], table[3]
+        if lo <= t < hi:
+            return table
         around = datetime.fromtimestamp(min(max(t, 0.0), 253402214400.0), UTC).date()
-        if self._first_day > self._last_day:  # empty: start with a few years around t
+        if first_day > last_day:  # empty: start with a few years around t
             first = date(max(around.year - 1, _MIN_YEAR), 1, 1)
             last = date(min(around.year + 4, _MAX_YEAR), 1, 1)
         else:
-            span = self._last_day - self._first_day
-            first, last = self._first_day, self._last_day
-            if t < self._lo:
+            span = last_day - first_day
+            first, last = first_day, last_day
+            if t < lo:
                 first = max(min(first - span, around - timedelta(days=7)), date(_MIN_YEAR, 1, 1))
-            if t >= self._hi:
+            if t >= hi:
                 last = min(max(last + span, around + timedelta(days=7)), date(_MAX_YEAR, 1, 1))
-        if (first, last) != (self._first_day, self._last_day):
-            self._build(first, last)
-        if not (self._lo <= t < self._hi):
+        if (first, last) != (first_day, last_day):
+            table = self._build(first, last)
+            self._table = table
+        if not (table[0] <= t < table[1]):
             # Clamped at the supported years: answering from the table would be silently wrong.
             raise ValueError(
                 f"calendar {self.name!r}: instant outside the supported years "
                 f"{_MIN_YEAR}-{_MAX_YEAR}"
             )
+        return table
 
-    def _cum_at(self, t: float) -> float:
-        if not (self._lo <= t < self._hi):
-            self._ensure(t)
-        bounds = self._bounds
-        i = bisect_right(bounds, t)
-        if i & 1:
-            return self._cum[i - 1] + (t - bounds[i - 1])
-        return self._cum[i - 1]
+    def _covering(self, *instants: float) -> _Table:
+        """The current table, extended until it covers every one of ``instants``."""
+        table = self._table
+        for t in instants:
+            table = self._extend(table, t)
+        for t in instants:  # a later extension only widens the window, but check anyway
+            if not (table[0] <= t < table[1]):
+                return self._covering(*instants)
+        return table
 
     # ------------------------------------------------------------------------ public API
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time in ``[start, end)``; negative when ``end`` is before ``start``."""
-        if start.tzinfo is None or end.tzinfo is None:
-            _check_aware(start, "start")
-            _check_aware(end, "end")
-        s = start.timestamp()
-        e = end.timestamp()
-        if e < s:
-            return -self.elapsed(end, start)
-        if not (self._lo <= s and e < self._hi):
-            self._ensure(s)
-            self._ensure(e)
-        bounds = self._bounds
-        cum = self._cum
+        # The hot path of the SLA clock, kept flat on purpose: no helper calls for UTC inputs,
+        # two bisections, one positional timedelta (keywords cost more).
+        s = start.timestamp() if start.tzinfo is UTC else _epoch(start)
+        e = end.timestamp() if end.tzinfo is UTC else _epoch(end)
+        table = self._table
+        if not (table[0] <= s < table[1] and table[0] <= e < table[1]):
+            table = self._covering(s, e)
+        bounds = table[4]
+        cum = table[5]
         i = bisect_right(bounds, s)
         cs = cum[i - 1] + (s - bounds[i - 1]) if i & 1 else cum[i - 1]
         i = bisect_right(bounds, e)
@@ -308,53 +349,57 @@ class BusinessCalendar:
 
     def add(self, start: datetime, delta: timedelta) -> datetime:
         """See the module docstring; the result is in ``start``'s time zone."""
-        if start.tzinfo is None:
+        tz = start.tzinfo
+        if tz is None:
             _check_aware(start, "start")
         if not delta:
             return start
-        s = start.timestamp()
+        s = start.timestamp() if tz is UTC else _epoch(start)
         amount = delta.total_seconds()
+        table = self._table
+        if not (table[0] <= s < table[1]):
+            table = self._covering(s)
         while True:
-            c = self._cum_at(s) + amount
-            cum = self._cum
+            bounds = table[4]
+            cum = table[5]
+            i = bisect_right(bounds, s)
+            c = (cum[i - 1] + (s - bounds[i - 1]) if i & 1 else cum[i - 1]) + amount
             if amount > 0:
                 if c > cum[-1]:
-                    self._ensure(self._hi + 1.0)
+                    table = self._extend(table, table[1] + 1.0)
                     continue
                 j = bisect_left(cum, c)
                 # Landing exactly on a boundary: the closing instant (bisect_left finds the
                 # close before the equal-valued next open).
-                t = self._bounds[j] if cum[j] == c else self._bounds[j - 1] + (c - cum[j - 1])
+                t = bounds[j] if cum[j] == c else bounds[j - 1] + (c - cum[j - 1])
             else:
                 if c < 0.0:
-                    self._ensure(self._lo - 1.0)
+                    table = self._extend(table, table[0] - 1.0)
                     continue
                 j = bisect_right(cum, c)
-                t = self._bounds[j - 1] + (c - cum[j - 1])
-            return datetime.fromtimestamp(t, start.tzinfo)
+                t = bounds[j - 1] + (c - cum[j - 1])
+            return datetime.fromtimestamp(t, tz)
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` falls inside a working interval (closing instants are closed)."""
-        _check_aware(at, "at")
-        t = at.timestamp()
-        self._ensure(t)
-        return bool(bisect_right(self._bounds, t) & 1)
+        t = _epoch(at)
+        return bool(bisect_right(self._covering(t)[4], t) & 1)
 
     def next_open(self, at: datetime) -> datetime:
         """``at`` itself when open, else the next opening instant (in ``at``'s zone).
 
         Used to hold Slack and email escalations until the recipient's working hours.
         """
-        _check_aware(at, "at")
-        t = at.timestamp()
+        t = _epoch(at)
+        table = self._covering(t)
         while True:
-            self._ensure(t)
-            i = bisect_right(self._bounds, t)
+            bounds = table[4]
+            i = bisect_right(bounds, t)
             if i & 1:
                 return at
-            if i < len(self._bounds):
-                return datetime.fromtimestamp(self._bounds[i], at.tzinfo)
-            self._ensure(self._hi + 1.0)
+            if i < len(bounds):
+                return datetime.fromtimestamp(bounds[i], at.tzinfo)
+            table = self._extend(table, table[1] + 1.0)
 
     def local(self, at: datetime) -> datetime:
         """``at`` shown in this calendar's time zone."""
