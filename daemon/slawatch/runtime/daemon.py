@@ -286,7 +286,11 @@ class Daemon:
         self.dispatcher.run_once()
 
     def wake_dispatch(self) -> None:
-        self.timer.wake(DISPATCH_JOB)
+        """Run the dispatcher now. Before the timer exists (start-up: config accounts synced,
+        demo seeded) there is nothing to wake: the dispatcher's first run is immediate."""
+        timer = getattr(self, "timer", None)
+        if timer is not None:
+            timer.wake(DISPATCH_JOB)
 
     def reminders(self) -> None:
         from slawatch.service.reminders import run_daily_reminders
