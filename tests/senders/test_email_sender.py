@@ -192,3 +192,16 @@ def test_from_config(
     sender = SmtpEmailSender.from_config(config, ssl_context=fake_smtp_starttls.client_context())
     sender.send(mail(), "lead@example.com", thread_ref=None)
     assert fake_smtp_starttls.received[0].authenticated_as == "alerts"
+
+
+def test_non_latin_title_and_emoji_survive_the_trip(fake_smtp: FakeSmtp) -> None:
+    ctx = example_context("breach")
+    title = "Сървърът не отговаря 🔥 <b>"
+    ctx["incident"] = {**ctx["incident"], "title": title}
+    message = Renderer().render("breach", "email", ctx)
+    sender_for(fake_smtp).send(message, "lead@example.com", thread_ref=None)
+    parsed = fake_smtp.received[0].message
+    assert title in parsed["Subject"]
+    assert title in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "&lt;b&gt;" in parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert fake_smtp.received[0].data.isascii()  # encoded for any 7-bit relay

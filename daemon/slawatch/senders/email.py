@@ -47,6 +47,14 @@ def _text(value: bytes | str) -> str:
     return " ".join(text.split())[:200]
 
 
+def _cte(text: str) -> str:
+    return (
+        "7bit"
+        if text.isascii() and all(len(line) < 990 for line in text.splitlines())
+        else ("quoted-printable")
+    )
+
+
 def by_code(code: int, what: str, detail: bytes | str = b"") -> DeliveryError:
     """4xx -> temporary, anything else (5xx) -> permanent; ``code`` is ``smtp_<code>``."""
     reason = f"{what}: {code} {_text(detail)}".rstrip()
@@ -134,9 +142,11 @@ class SmtpEmailSender:
             raise PermanentDeliveryError(
                 f"cannot build a mail to {address!r}: {exc}", code="invalid_address"
             ) from None
-        mail.set_content(message.text)
+        # Quoted-printable for non-ASCII parts: 8bit bodies need the server's 8BITMIME, and a
+        # 7-bit relay on the way would corrupt them.
+        mail.set_content(message.text, cte=_cte(message.text))
         if message.html:
-            mail.add_alternative(message.html, subtype="html")
+            mail.add_alternative(message.html, subtype="html", cte=_cte(message.html))
         return mail
 
     # ---------------------------------------------------------------------------- sending
