@@ -48,11 +48,10 @@ def _text(value: bytes | str) -> str:
 
 
 def _cte(text: str) -> str:
-    return (
-        "7bit"
-        if text.isascii() and all(len(line) < 990 for line in text.splitlines())
-        else ("quoted-printable")
-    )
+    """``7bit`` for short ASCII lines, else ``quoted-printable`` (safe through any relay)."""
+    if text.isascii() and all(len(line) < 990 for line in text.splitlines()):
+        return "7bit"
+    return "quoted-printable"
 
 
 def by_code(code: int, what: str, detail: bytes | str = b"") -> DeliveryError:
