@@ -117,3 +117,13 @@ def test_unknown_incident_exits_2(tmp_path: Path) -> None:
         tmp_path, "templates", "render", "breach", "--channel", "sms", "--incident", "NOPE"
     )
     assert result.exit_code == 2 and "incident 'NOPE' not found" in result.stderr
+
+
+def test_check_config_warns_about_a_broken_user_template(tmp_path: Path) -> None:
+    user = tmp_path / "tpl"
+    (user / "slack").mkdir(parents=True)
+    (user / "slack" / "breach.json.j2").write_text("{{ x", encoding="utf-8")
+    result = invoke(tmp_path, "check-config", extra=f'\n[templates]\ndir = "{user}"\n')
+    assert result.exit_code == 0, result.stderr
+    assert "warning: " in result.stdout
+    assert "templates.dir: slack/breach.json.j2: TemplateSyntaxError" in result.stdout

@@ -343,3 +343,12 @@ def test_template_syntax_in_a_title_is_data_not_code(channel: str) -> None:
     assert not message.fallback
     body = {"email": message.text, "slack": message.text, "sms": message.sms}[channel]
     assert "{{ 7*7 }} {% raw %}x" in body and "49" not in body
+
+
+def test_check_reports_a_missing_dir_and_templates_that_do_not_compile(tmp_path: Path) -> None:
+    assert Renderer().check() == []
+    assert "is not a directory" in Renderer(templates_dir=tmp_path / "nope").check()[0]
+    write(tmp_path, "sms/breach.txt.j2", "{% if %}")
+    write(tmp_path, "sms/warning.txt.j2", "fine {{ incident.id }}")
+    [problem] = Renderer(templates_dir=tmp_path).check()
+    assert problem.startswith("templates.dir: sms/breach.txt.j2: TemplateSyntaxError")

@@ -64,3 +64,8 @@ def register(cli: click.Group) -> None:
                 )
         if find_config(config_path) is None:
             click.echo("note: no config file found; using the embedded defaults")
+        from slawatch.render.renderer import Renderer
+
+        for line in Renderer(settings).check():
+            # not fatal: a failing template sends the built-in fallback text instead
+            click.echo(f"warning: {settings.source}: {line}")

@@ -170,6 +170,28 @@ class Renderer:
         self.slack_env.filters["plain"] = plain_filter
         self.slack_env.filters["slack_link"] = slack_link_filter
 
+    def check(self) -> list[str]:
+        """Problems with the user template directory: missing, or templates that do not compile.
+
+        Meant for ``check-config``: a broken template never stops a notification (the fallback
+        text goes out), but the operator should hear about it before it is needed.
+        """
+        if self.templates_dir is None:
+            return []
+        if not self.templates_dir.is_dir():
+            return [f"templates.dir: {self.templates_dir} is not a directory"]
+        problems: list[str] = []
+        for path in sorted(self.templates_dir.rglob("*.j2")):
+            name = path.relative_to(self.templates_dir).as_posix()
+            env = self.slack_env if name.startswith("slack/") else self.text_env
+            if name.endswith(".html.j2"):
+                env = self.html_env
+            try:
+                env.get_template(name)
+            except Exception as exc:
+                problems.append(f"templates.dir: {name}: {type(exc).__name__}: {exc}")
+        return problems
+
     # ------------------------------------------------------------------------------ parts
     def _attempt(self, name: str, func: Callable[[], Any]) -> _Part:
         try:
