@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from slawatch.api.errors import ERROR_RESPONSES
 from slawatch.api.schemas import ErrorOut
@@ -49,6 +49,8 @@ AccountId = Annotated[
     Path(alias="id", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="The account id"),
 ]
 Count = int | Literal["multiple"]
+#: Free text: no control characters but tab, newline and carriage return.
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 assert set(KINDS) == {"report", "restore", "ticket", "sandbox"}
 
 
@@ -56,11 +58,21 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _iso_date(value: Any) -> Any:
+    """A date must be written ``YYYY-MM-DD`` (pydantic would take a number as seconds)."""
+    if not isinstance(value, str | date):
+        raise ValueError("write the date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
 class HeldIn(_Body):
     """A held meeting or delivered workshop."""
 
-    date: date
-    notes: str | None = Field(default=None, max_length=10_000)
+    date: IsoDate
+    notes: str | None = Field(default=None, max_length=10_000, pattern=TEXT)
 
 
 class MeetingOut(BaseModel):
@@ -115,8 +127,8 @@ class EntitlementsOut(BaseModel):
 
 
 class UseIn(_Body):
-    note: str | None = Field(default=None, max_length=10_000)
-    force: bool = False
+    note: str | None = Field(default=None, max_length=10_000, pattern=TEXT)
+    force: StrictBool = False
 
 
 class UseOut(BaseModel):
@@ -174,7 +186,11 @@ def entitlements_router(
     @router.get("/meetings", response_model=list[MeetingRowOut], responses=ERRORS)
     def list_meetings(
         due_within: Annotated[
-            str | None, Query(description="Only meetings due within this many days, e.g. 30d")
+            str | None,
+            Query(
+                pattern=r"^\s*\d{1,5}\s*[dw]?\s*$",
+                description="Only meetings due within this many days (or weeks), e.g. 30d, 2w",
+            ),
         ] = None,
         overdue: Annotated[bool, Query(description="Only overdue meetings")] = False,
         csm: Annotated[str | None, Query(max_length=200, description="Person id or name")] = None,
