@@ -120,6 +120,10 @@ def test_bad_input_is_4xx_naming_the_field_and_stores_nothing(
     assert future.status_code == 422 and future.json()["field"] == "date"
     bad = client.post("/api/v1/accounts/acme/meetings", json={"date": "yesterday"})
     assert bad.status_code == 422 and "date" in bad.text
+    number = client.post("/api/v1/accounts/acme/workshops", json={"date": 0})
+    assert number.status_code == 422 and number.json()["field"] == "date"
+    flag = client.post("/api/v1/accounts/acme/entitlements/report/uses", json={"force": "yes"})
+    assert flag.status_code == 422 and flag.json()["field"] == "force"
     extra = client.post("/api/v1/accounts/acme/meetings", json={"date": "2026-03-01", "x": 1})
     assert extra.status_code == 422
     nul = client.post(
