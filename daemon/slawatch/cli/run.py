@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -34,4 +35,10 @@ def register(cli: click.Group) -> None:
         except SlawatchError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        if daemon.abandoned:
+            # A job outlived [daemon] shutdown_timeout: the interpreter would wait for its
+            # worker thread at exit. Its notification is sent again at the next start.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
         sys.exit(code)

@@ -107,6 +107,8 @@ class Daemon:
         self._full_recompute = threading.Event()
         self._api_server: Any = None
         self._api_thread: threading.Thread | None = None
+        #: True when :meth:`shutdown` gave up waiting for a job: exit at once (``os._exit``).
+        self.abandoned = False
         self.watchdog: Watchdog | None = None
 
     # ------------------------------------------------------------------------- start-up
@@ -376,12 +378,31 @@ class Daemon:
         return 0
 
     def shutdown(self) -> None:
+        """Stop taking work and wait for the running jobs, at most ``[daemon] shutdown_timeout``.
+
+        A job still running after that (a send hanging until its provider timeout) is abandoned:
+        its notification stays ``sending`` and is sent again at the next start (at-least-once),
+        and :attr:`abandoned` tells the caller to exit without waiting for the stuck thread.
+        """
         log.info("stopping")
         self.notifier.stopping("stopping")
         self.dispatcher.stopping.set()
         if self._api_server is not None:
             self._api_server.should_exit = True
-        self.timer.shutdown(wait=True)
+        limit_s = self.loaded.settings.file.daemon.shutdown_timeout.total_seconds()
+        stopper = threading.Thread(
+            target=self.timer.shutdown, kwargs={"wait": True}, name="stop-timer", daemon=True
+        )
+        stopper.start()
+        stopper.join(limit_s)
+        if stopper.is_alive():
+            self.abandoned = True
+            log.warning(
+                "shutdown_timeout",
+                timeout_s=limit_s,
+                detail="a job is still running (a send waiting on its provider); exiting "
+                "without it: a notification left in flight is sent again at the next start",
+            )
         if self._api_thread is not None:
             self._api_thread.join(timeout=5)
         if self.watchdog is not None:
