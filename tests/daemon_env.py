@@ -54,16 +54,16 @@ def config_text(
     providers = ""
     if slack_url is not None:
         providers += f'\n[slack]\ntoken = "env:SLACK_BOT_TOKEN"\nbase_url = "{slack_url}"\n'
-        providers += 'timeout = "5s"\n'
+        providers += 'timeout = "20s"\n'
     if twilio_url is not None:
         providers += (
             f'\n[sms]\naccount_sid = "{TWILIO_SID}"\nauth_token = "env:TWILIO_AUTH_TOKEN"\n'
-            f'from = "+15005550006"\nbase_url = "{twilio_url}"\ntimeout = "5s"\n'
+            f'from = "+15005550006"\nbase_url = "{twilio_url}"\ntimeout = "20s"\n'
         )
     if smtp_port is not None:
         providers += (
             f'\n[email]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
-            'from = "slawatch <sla@example.com>"\ntimeout = "5s"\n'
+            'from = "slawatch <sla@example.com>"\ntimeout = "20s"\n'
         )
     output = f'\n[output]\nconsole = true\njsonl_path = "{jsonl_path}"\n' if jsonl_path else ""
     return f"""
@@ -104,7 +104,7 @@ overrides = [{{ start = "2026-01-01", end = "2030-12-31", person = "ivan" }}]
 [daemon]
 scan_interval = "{scan_interval}"
 dispatch_interval = "{dispatch_interval}"
-shutdown_timeout = "5s"
+shutdown_timeout = "3s"
 
 [delivery]
 fallback = {{ slack = ["email"], email = ["slack"], sms = ["email"] }}

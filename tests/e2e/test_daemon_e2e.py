@@ -11,13 +11,14 @@ One daemon serves the module, in this order (each test leaves it running for the
 4. SIGHUP with a broken config keeps it running (and sending); a fixed config reloads;
 5. SIGKILL while a Slack send is in flight, then a restart: nothing lost, and only the
    in-flight message sent twice;
-6. SIGTERM: ``STOPPING=1`` and exit 0 within 10 s.
+6. SIGTERM with a send hanging: ``STOPPING=1`` and exit 0 within 10 s anyway.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -397,17 +398,41 @@ def test_sigkill_during_a_send_loses_nothing_and_duplicates_only_the_in_flight_m
 
 
 # ---------------------------------------------------------------------------- 6. SIGTERM
-def test_sigterm_stops_cleanly_within_10s(world: World) -> None:
+def test_sigterm_stops_within_10s_even_with_a_send_hanging(world: World) -> None:
     daemon = world.daemon
     assert daemon.alive()
-    sd_mark = world.notify.mark()
+    # A page whose send hangs (the SMS client would wait 20 s for Twilio's answer).
+    world.twilio.slow(delay_s=30)
+    before = len(world.twilio.requests)
+    status, _ = world.api(
+        "POST",
+        "/api/v1/incidents",
+        {
+            "id": "HOT-3",
+            "account": "acme",
+            "priority": "high",
+            "title": "Down",
+            "via_hotline": True,
+        },
+    )
+    assert status == 201
+    poll("the page in flight", lambda: len(world.twilio.requests) > before, timeout_s=10)
+    sd_mark, mark = world.notify.mark(), daemon.log_mark()
     started = time.monotonic()
     daemon.signal(signal.SIGTERM)
     assert daemon.proc is not None
-    code = daemon.proc.wait(15)
+    code = daemon.proc.wait(30)
     took = time.monotonic() - started
-    print(f"\nSIGTERM to exit: {took:.2f}s")
+    print(f"\nSIGTERM to exit with a send hanging: {took:.2f}s")
     assert code == 0
     assert took < 10
     assert world.notify.wait_for("STOPPING", "1", after=sd_mark, timeout_s=1)
-    assert daemon.events("stopped")
+    assert daemon.events("shutdown_timeout", after=mark)
+    assert daemon.events("stopped", after=mark)
+    # The page is left in flight: the next start sends it again (at-least-once).
+    with sqlite3.connect(world.tmp / "var" / "slawatch.db") as conn:
+        states = conn.execute(
+            "SELECT n.status FROM notifications n JOIN incidents i ON i.id = n.incident_id"
+            " WHERE i.external_id = 'HOT-3' AND n.kind = 'page'"
+        ).fetchall()
+    assert states == [("sending",)]
