@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import click
 from sqlalchemy.orm import Session
@@ -165,13 +166,13 @@ def register(cli: click.Group) -> None:
             csm = row.csm
         lead = settings.file.roles.support_lead
         end = view.today + timedelta(days=365)
-        entries = []
+        entries: list[dict[str, Any]] = []
         for item in view.all_states():
             if item.state in {"missed"} or (item.state == "held" and item.due < view.today):
                 continue
             if item.due > end:
                 break
-            reminders = []
+            reminders: list[dict[str, Any]] = []
             if item.state != "held":
                 for planned in planned_reminders(item.period, view.rules):
                     if planned.stage == "meeting_overdue":
@@ -216,7 +217,7 @@ def register(cli: click.Group) -> None:
         for entry in entries:
             held = f" on {entry['held_on']}" if entry["held_on"] else ""
             click.echo(f"  {entry['due']}  {entry['state']}{held}")
-            for rem in entry["reminders"]:  # type: ignore[attr-defined]
+            for rem in entry["reminders"]:
                 mark = " (past)" if rem["past"] else ""
                 label = (
                     f"reminder {rem['step']}"
