@@ -352,3 +352,8 @@ def test_check_reports_a_missing_dir_and_templates_that_do_not_compile(tmp_path:
     write(tmp_path, "sms/warning.txt.j2", "fine {{ incident.id }}")
     [problem] = Renderer(templates_dir=tmp_path).check()
     assert problem.startswith("templates.dir: sms/breach.txt.j2: TemplateSyntaxError")
+
+
+def test_sms_puts_a_multi_line_title_on_one_line() -> None:
+    sms = Renderer().render("page", "sms", hostile("first line\r\n\tsecond   line", "page")).sms
+    assert "first line second line" in sms and "\n" not in sms

@@ -124,6 +124,16 @@ def _collapse(text: str) -> str:
     return " ".join(text.split())
 
 
+def _one_line(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context with the free-text fields an SMS shows (title, account name) on one line."""
+    result = dict(context)
+    for key, field in (("incident", "title"), ("account", "name")):
+        inner = result.get(key)
+        if isinstance(inner, Mapping) and isinstance(inner.get(field), str):
+            result[key] = {**inner, field: _collapse(inner[field])}
+    return result
+
+
 @dataclass(frozen=True)
 class _Part:
     value: Any
@@ -260,10 +270,11 @@ class Renderer:
                 errors.append(part.error)
         elif channel == "sms":
             name = f"sms/{stage}.txt.j2"
+            sms_context = _one_line(context)
             part = self._attempt(
                 name,
                 lambda: fit_sms(
-                    lambda ctx: self.render_template(self.text_env, name, ctx), context
+                    lambda ctx: self.render_template(self.text_env, name, ctx), sms_context
                 ),
             )
             if part.error is None:
