@@ -26,7 +26,6 @@ cannot thread (SMS, console) return ``None``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -108,7 +107,3 @@ def mask_address(channel: str, address: str) -> str:
     if channel == "sms":
         return mask_phone(address)
     return _PHONE.sub(lambda m: mask_phone(m.group(0)), address)
-
-
-def join_reasons(parts: Sequence[str]) -> str:
-    return "; ".join(p for p in parts if p)
