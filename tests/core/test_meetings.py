@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from slawatch.core.contract import add_months
 from slawatch.core.meetings import (
@@ -231,3 +233,50 @@ def test_due_dates_never_drift(day: int) -> None:
     for k, due in enumerate(got, start=1):
         assert due == add_months(start, k)
         assert due.day == min(day, (add_months(due.replace(day=1), 1) - timedelta(days=1)).day)
+
+
+# ----------------------------------------------------------------------- properties
+_days = st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31))
+
+
+@given(
+    start=_days,
+    months=st.sampled_from([1, 3, 6, 12]),
+    change=st.none() | st.tuples(st.integers(1, 900), st.sampled_from([0, 1, 3, 6, 12])),
+    meetings=st.lists(st.integers(-30, 1200), max_size=8),
+)
+def test_schedule_properties(
+    start: date, months: int, change: tuple[int, int] | None, meetings: list[int]
+) -> None:
+    changes = [(start, months)]
+    if change is not None:
+        changes.append((start + timedelta(days=change[0]), change[1]))
+    segments = cadence_segments(start, changes)
+    held = [start + timedelta(days=d) for d in meetings]
+    horizon = start + timedelta(days=1300)
+    periods = build_schedule(segments, held, horizon, grace=7)
+    dues = [p.due for p in periods]
+    assert dues == sorted(set(dues)), "due dates strictly increase"
+    for segment in segments:
+        for p in periods:
+            if (
+                p.months == segment.months
+                and p.due >= segment.anchor
+                and (segment.end is None or p.due < segment.end)
+            ):
+                k = round((p.due - segment.anchor).days / 30.44 / segment.months)
+                assert p.due in {
+                    add_months(segment.anchor, (k + d) * segment.months) for d in (-1, 0, 1)
+                }
+    used = [p.held_on for p in periods if p.held_on is not None]
+    assert len(used) == len(set(used)), "a meeting satisfies at most one period"
+    for p in periods:
+        if p.held_on is not None:
+            # in its own window, or within the grace days after it
+            assert p.after is None or p.held_on > p.after
+            assert p.held_on <= p.due + timedelta(days=7)
+    # after a meeting, the next due date is never before the meeting (nothing owed in the past)
+    rules = MeetingRules()
+    for day in held:
+        nxt = next_due(periods, day, rules)
+        assert nxt is None or nxt + timedelta(days=rules.grace) >= day

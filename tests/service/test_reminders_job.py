@@ -275,3 +275,30 @@ def test_concurrent_uses_cannot_overdraw_the_allowance(db: Database, settings: S
         t.join(timeout=60)
     assert sorted(outcomes) == ["ok"] + ["refused"] * 7
     assert count_uses(db) == 1
+
+
+def test_today_is_the_accounts_local_date(db: Database) -> None:
+    """At 03:00 UTC it is still the previous evening in New York: the 14-day reminder for a
+    due date waits for the account's own date."""
+    settings = build_settings(
+        {
+            **CONFIG,
+            "calendars": {
+                "ny": {
+                    "timezone": "America/New_York",
+                    "hours": {d: "09:00-17:00" for d in ("mon", "tue", "wed", "thu", "fri")},
+                }
+            },
+        },
+        None,
+    )
+    add_account(db, "acme", "enterprise", date(2025, 8, 31))
+    with db.session() as s:
+        account = s.get(Account, "acme")
+        assert account is not None
+        account.calendar = "ny"
+    early = datetime(2025, 11, 16, 3, tzinfo=UTC)  # 15 Nov, 22:00 in New York
+    with db.session() as s:
+        assert run_daily_reminders(s, settings, early) == 0
+    with db.session() as s:
+        assert run_daily_reminders(s, settings, datetime(2025, 11, 16, 14, tzinfo=UTC)) == 1
