@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +35,7 @@ from slawatch.core.sla import ClockState, evaluate
 from slawatch.service.evaluation import context_of, earliest_due
 from slawatch.store import outbox, repo
 from slawatch.store.models import Incident, Notification
+from slawatch.store.repo import IncidentView
 
 
 @dataclass
@@ -70,7 +72,7 @@ def sent_keys_by_incident(session: Session, incident_ids: Sequence[int]) -> dict
     return keys
 
 
-def snapshot_of(incident: Incident, settings: Settings) -> IncidentSnapshot:
+def snapshot_of(incident: Incident | IncidentView, settings: Settings) -> IncidentSnapshot:
     """The policy's view of a stored incident (events and account must be loaded)."""
     ictx = context_of(incident, settings)
     return IncidentSnapshot(
@@ -84,7 +86,7 @@ def snapshot_of(incident: Incident, settings: Settings) -> IncidentSnapshot:
     )
 
 
-def _new_row(incident: Incident, notice: Notice) -> outbox.NewNotification:
+def _new_row(incident: Incident | IncidentView, notice: Notice) -> outbox.NewNotification:
     return outbox.NewNotification(
         dedupe_key=notice.dedupe_key,
         kind="page" if notice.urgent else notice.kind,
@@ -103,26 +105,32 @@ def _new_row(incident: Incident, notice: Notice) -> outbox.NewNotification:
     )
 
 
-def evaluate_incidents(
+def _evaluate(
     session: Session,
-    incidents: Sequence[Incident],
+    incidents: Sequence[Incident | IncidentView],
     settings: Settings,
     ctx: PolicyContext,
     now: datetime,
-) -> EvaluationSummary:
-    """Decide and record what each incident calls for at ``now`` (see the module docstring)."""
+) -> tuple[EvaluationSummary, list[dict[str, Any]]]:
+    """Decide, enqueue (one bulk insert), and return the column values to store per incident."""
     summary = EvaluationSummary()
     sent = sent_keys_by_incident(session, [i.id for i in incidents])
     rows: list[tuple[outbox.NewNotification, str | None]] = []
     decided: list[Notice] = []
     dropped: list[Notice] = []
+    updates: list[dict[str, Any]] = []
     for incident in incidents:
         summary.evaluated += 1
         if incident.status != "open":
-            incident.next_check_at = None
-            incident.last_evaluated_at = now
-            incident.due_at = None
-            incident.breached = False
+            updates.append(
+                {
+                    "id": incident.id,
+                    "next_check_at": None,
+                    "last_evaluated_at": now,
+                    "due_at": None,
+                    "breached": False,
+                }
+            )
             continue
         snapshot = snapshot_of(incident, settings)
         evaluation = decide(
@@ -140,16 +148,21 @@ def evaluate_incidents(
             hotline_ack_within=ctx.hotline_ack_within,
             always_open=ctx.always_open,
         )
-        incident.due_at = earliest_due(statuses)
-        incident.breached = any(s.state is ClockState.BREACHED for s in statuses)
         for notice in evaluation.notices:
             rows.append((_new_row(incident, notice), None))
             decided.append(notice)
         for notice in evaluation.skipped:
             rows.append((_new_row(incident, notice), notice.reason))
             dropped.append(notice)
-        incident.next_check_at = evaluation.next_check_at
-        incident.last_evaluated_at = now
+        updates.append(
+            {
+                "id": incident.id,
+                "next_check_at": evaluation.next_check_at,
+                "last_evaluated_at": now,
+                "due_at": earliest_due(statuses),
+                "breached": any(st.state is ClockState.BREACHED for st in statuses),
+            }
+        )
     # One bulk insert for the whole batch; a key already in the outbox is skipped.
     inserted = outbox.enqueue_batch(session, rows, now)
     counted: set[str] = set()  # a key repeated within the batch was inserted once
@@ -166,6 +179,42 @@ def evaluate_incidents(
         if key in inserted and key not in counted:
             summary.skipped += 1
         counted.add(key)
+    return summary, updates
+
+
+def evaluate_incidents(
+    session: Session,
+    incidents: Sequence[Incident],
+    settings: Settings,
+    ctx: PolicyContext,
+    now: datetime,
+) -> EvaluationSummary:
+    """Decide and record what each incident calls for at ``now`` (see the module docstring).
+
+    ``incidents`` are ORM objects (events and account loaded); their columns are set here.
+    """
+    summary, updates = _evaluate(session, incidents, settings, ctx, now)
+    for incident, values in zip(incidents, updates, strict=True):
+        incident.next_check_at = values["next_check_at"]
+        incident.last_evaluated_at = values["last_evaluated_at"]
+        incident.due_at = values["due_at"]
+        incident.breached = values["breached"]
+    return summary
+
+
+def evaluate_ids(
+    session: Session,
+    ids: Sequence[int],
+    settings: Settings,
+    ctx: PolicyContext,
+    now: datetime,
+) -> EvaluationSummary:
+    """:func:`evaluate_incidents` for the scan: rows read with Core selects
+    (:func:`repo.load_incident_views`) and written back with one executemany UPDATE, which
+    costs a fraction of loading and flushing ORM objects."""
+    views = repo.load_incident_views(session, ids)
+    summary, updates = _evaluate(session, views, settings, ctx, now)
+    repo.store_evaluations(session, updates)
     return summary
 
 
@@ -174,7 +223,7 @@ def evaluate_due(
 ) -> EvaluationSummary:
     """One scan batch: the open incidents whose ``next_check_at`` has passed."""
     ids = repo.due_incident_ids(session, now, limit=limit)
-    return evaluate_incidents(session, repo.load_incidents(session, ids), settings, ctx, now)
+    return evaluate_ids(session, ids, settings, ctx, now)
 
 
 def evaluate_page(
@@ -193,7 +242,7 @@ def evaluate_page(
     ids = repo.open_incident_ids(session, after_id=after_id, limit=limit)
     if not ids:
         return EvaluationSummary(), None
-    summary = evaluate_incidents(session, repo.load_incidents(session, ids), settings, ctx, now)
+    summary = evaluate_ids(session, ids, settings, ctx, now)
     return summary, ids[-1]
 
 

@@ -7,7 +7,7 @@ again" (e.g. to the escalation policy's thresholds) is a change to :func:`next_c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,8 @@ from slawatch.core.durations import Duration, parse_duration
 from slawatch.core.incident import EventType, IncidentEvent, IncidentHistory
 from slawatch.core.plans import Plan
 from slawatch.core.sla import ClockState, ClockStatus, evaluate
-from slawatch.store.models import Account, Incident
+from slawatch.store.models import Account, Incident, IncidentEventRow
+from slawatch.store.repo import AccountView, EventView, IncidentView
 
 #: Sort key for an event not yet flushed (no id): it was recorded last.
 _LAST = 2**62
@@ -33,15 +34,14 @@ class IncidentContext:
     calendar: BusinessCalendar
 
 
-def history_of(incident: Incident) -> IncidentHistory:
+def history_of(incident: Incident | IncidentView) -> IncidentHistory:
     """The core's view of the stored incident (events must be loaded)."""
+    stored: Sequence[IncidentEventRow | EventView] = incident.events
     events = tuple(
         IncidentEvent(
             type=EventType(row.type), at=row.at, by=row.by, priority=row.priority, text=row.text
         )
-        for row in sorted(
-            incident.events, key=lambda e: (e.at, e.id if e.id is not None else _LAST)
-        )
+        for row in sorted(stored, key=lambda e: (e.at, e.id if e.id is not None else _LAST))
     )
     return IncidentHistory(
         opened_at=incident.opened_at,
@@ -62,7 +62,7 @@ def parse_overrides(raw: Mapping[str, Any] | None) -> dict[str, dict[str, Durati
     return result
 
 
-def plan_for(settings: Settings, plan_name: str, account: Account | None) -> Plan:
+def plan_for(settings: Settings, plan_name: str, account: Account | AccountView | None) -> Plan:
     """The named plan with the configured cells, plus the account's own overrides on premium."""
     plan = settings.plans[plan_name]
     if account is not None and account.sla_overrides and plan_name == "premium":
@@ -70,7 +70,9 @@ def plan_for(settings: Settings, plan_name: str, account: Account | None) -> Pla
     return plan
 
 
-def calendar_for(settings: Settings, plan: Plan, account: Account | None) -> BusinessCalendar:
+def calendar_for(
+    settings: Settings, plan: Plan, account: Account | AccountView | None
+) -> BusinessCalendar:
     """The account's calendar, else the plan's, else ``default_calendar``.
 
     A calendar removed from the config since the account was stored falls back to the default
@@ -82,7 +84,7 @@ def calendar_for(settings: Settings, plan: Plan, account: Account | None) -> Bus
     return settings.calendar(None)
 
 
-def context_of(incident: Incident, settings: Settings) -> IncidentContext:
+def context_of(incident: Incident | IncidentView, settings: Settings) -> IncidentContext:
     plan = plan_for(settings, incident.plan, incident.account)
     return IncidentContext(
         history=history_of(incident),
