@@ -337,3 +337,17 @@ def test_due_incidents_for_the_daemon(
         repo.set_next_check(s, ids[0], None, NOW)
     with db.read_session() as s:
         assert repo.due_incident_ids(s, NOW + timedelta(days=3)) == [ids[1]]
+
+
+def test_a_failing_hook_leaves_the_change_stored_and_due_now(
+    db: Database, sample_settings: Settings, clock: Clock
+) -> None:
+    def broken(_incident_id: int) -> None:
+        raise RuntimeError("policy bug")
+
+    intake = Intake(db, sample_settings, clock=clock, on_change=broken)
+    intake.add_account("acme", {"name": "Acme", "plan": "enterprise"})
+    _, created = intake.open_incident(IncidentInput("T-1", "acme", "high", "Down"))
+    assert created
+    with db.read_session() as s:
+        assert repo.due_incident_ids(s, NOW) == [repo.get_incident(s, "T-1").id]

@@ -8,6 +8,7 @@ and the daemon decide what "now" is.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from slawatch.store.db import Database
 from slawatch.store.models import Incident
 
 OnChange = Callable[[int], None]
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -49,10 +51,19 @@ class Intake:
         self.clock = clock
 
     def _notify(self, incident_ids: list[int]) -> None:
+        """Tell the hook; if it fails, the change is already stored, so mark the incident due
+        now (the daemon's next scan evaluates it) rather than fail the caller's request.
+        """
         if self.on_change is None:
             return
         for incident_id in incident_ids:
-            self.on_change(incident_id)
+            try:
+                self.on_change(incident_id)
+            except Exception:
+                log.exception("on_change hook failed; incident %s left due now", incident_id)
+                now = self.clock()
+                with self.db.session() as session:
+                    repo.set_next_check(session, incident_id, now, now)
 
     # ------------------------------------------------------------------------ accounts
     def sync_config_accounts(self) -> list[str]:
