@@ -1,0 +1,63 @@
+"""Engine set-up: default SQLite location, URL secrets, SQLite pragmas, UTC round trips."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from slawatch.config.loader import build_settings
+from slawatch.errors import SecretError
+from slawatch.store.db import Database, database_url, default_sqlite_path
+from slawatch.store.models import Account
+
+
+def test_default_sqlite_path_follows_systemd_state_directory() -> None:
+    assert default_sqlite_path({}) == Path("var/slawatch.db")
+    assert default_sqlite_path({"STATE_DIRECTORY": "/var/lib/slawatch"}) == Path(
+        "/var/lib/slawatch/slawatch.db"
+    )
+    # systemd joins several StateDirectory= entries with ':'; the first is ours
+    assert default_sqlite_path({"STATE_DIRECTORY": "/a:/b"}) == Path("/a/slawatch.db")
+    assert database_url(None, {"STATE_DIRECTORY": "/s"}) == "sqlite:////s/slawatch.db"
+    assert database_url(build_settings({}, None), {}) == "sqlite:///var/slawatch.db"
+
+
+def test_postgresql_url_password_is_a_secret_reference() -> None:
+    settings = build_settings(
+        {"database": {"url": "postgresql+psycopg://sw:{env:PGPASSWORD}@db.internal/sw"}}, None
+    )
+    url = database_url(settings, {"PGPASSWORD": "pa55"})
+    assert url == "postgresql+psycopg://sw:pa55@db.internal/sw"
+    with pytest.raises(SecretError, match="env:PGPASSWORD") as exc:
+        database_url(settings, {})
+    assert "pa55" not in str(exc.value)
+    shown = Database(url).url_for_display
+    assert "pa55" not in shown and "***" in shown
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'sub' / 'x.db'}")  # the directory is created
+    with db.session() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+    assert db.ping()
+    db.dispose()
+
+
+def test_datetimes_round_trip_as_aware_utc(db: Database) -> None:
+    sofia = timezone(timedelta(hours=2))
+    created = datetime(2026, 3, 29, 3, 30, tzinfo=sofia)
+    with db.session() as session:
+        session.add(
+            Account(id="a", name="A", plan="standard", created_at=created, updated_at=created)
+        )
+    with db.read_session() as session:
+        account = session.get(Account, "a")
+        assert account is not None
+        assert account.created_at == created
+        assert account.created_at.tzinfo is not None
+        assert account.created_at.utcoffset() == timedelta(0)
+        assert account.created_at == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
