@@ -456,3 +456,30 @@ def _send_without_recording(dispatcher: Dispatcher, snapshot: Any, env: Env) -> 
     result = dispatcher.env.senders["slack"].send(message, "#support", thread_ref=None)
     assert result.provider_message_id is not None
     return result.provider_message_id
+
+
+def test_a_row_that_cannot_be_prepared_is_retried_and_does_not_stop_the_others(env: Env) -> None:
+    ids = [env.open(f"INC-{n}") for n in range(3)]
+    env.clock.now = T0 + timedelta(minutes=5, seconds=1)
+    env.evaluate(*ids)
+    dispatcher = env.dispatcher()
+    renderer = dispatcher.env.renderer
+    real_render = renderer.render
+
+    def render(stage: str, channel: str, context: Any) -> Any:
+        if context["incident"]["id"] == "INC-1":
+            raise RuntimeError("bug in building the message")
+        return real_render(stage, channel, context)
+
+    renderer.render = render  # type: ignore[method-assign]
+    stats = dispatcher.run_once()
+    assert (stats.sent, stats.retried) == (2, 1)
+    rows = {r.payload["incident_external_id"]: r for r in env.rows()}
+    broken = rows["INC-1"]
+    # Not stuck in 'sending' until a restart: back to pending, with the error and a backoff.
+    assert broken.status == "pending" and "RuntimeError" in (broken.last_error or "")
+    assert broken.next_attempt_at > env.clock.now
+    assert rows["INC-0"].status == rows["INC-2"].status == "sent"
+    renderer.render = real_render  # type: ignore[method-assign]
+    env.clock.advance(seconds=(broken.next_attempt_at - env.clock.now).total_seconds() + 10)
+    assert dispatcher.run_once().sent == 1

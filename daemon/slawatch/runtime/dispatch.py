@@ -43,7 +43,6 @@ from slawatch.senders.base import Sender
 from slawatch.service.evaluation import clocks_of, context_of
 from slawatch.store import outbox, repo
 from slawatch.store.db import Database
-from slawatch.store.models import Notification
 
 log = get_logger("slawatch.dispatch")
 
@@ -112,14 +111,28 @@ class Dispatcher:
                 break
             now = self.clock()
             with self.db.session() as session:
-                claimed = outbox.claim(session, now, limit=1)
+                claimed = outbox.claim_rows(session, now, limit=1)
                 row = claimed[0] if claimed else None
                 snapshot = _RowSnapshot.of(row) if row is not None else None
             if snapshot is None:
                 break
-            self._deliver(snapshot, stats)
+            try:
+                self._deliver(snapshot, stats)
+            except Exception as exc:  # a bug outside the send: retry the row, go on with others
+                self._unexpected(snapshot, exc, stats)
         self._update_gauges()
         return stats
+
+    def _unexpected(self, row: _RowSnapshot, exc: Exception, stats: DispatchStats) -> None:
+        """A row whose re-check, address or rendering raised: without this it would stay
+        ``sending`` until the next restart and abort the rest of the run. It goes back to
+        ``pending`` with backoff (at-least-once) and the error recorded."""
+        bound = log.bind(notification_id=row.id, incident_id=row.incident_key, stage=row.stage)
+        bound.exception("dispatch_failed", error=type(exc).__name__)
+        error = DeliveryError(f"unexpected {type(exc).__name__}: {exc}", temporary=True)
+        with self.db.session() as session:
+            self._retry(session, row, self.clock(), error, bound, stats)
+        self._record(row.channel, "retry", None)
 
     def _update_gauges(self) -> None:
         if self.metrics is None:
@@ -146,7 +159,7 @@ class Dispatcher:
         with self.db.session() as session:
             incident = None
             if row.incident_id is not None:
-                loaded = repo.load_incidents(session, [row.incident_id])
+                loaded = repo.load_incident_views(session, [row.incident_id])
                 incident = loaded[0] if loaded else None
             ictx = context_of(incident, env.settings) if incident is not None else None
             applies, reason = still_applies(
@@ -437,7 +450,8 @@ class _RowSnapshot:
     payload: dict[str, Any]
 
     @classmethod
-    def of(cls, row: Notification) -> _RowSnapshot:
+    def of(cls, row: Any) -> _RowSnapshot:
+        """From a :class:`Notification` or a row of ``outbox.claim_rows``."""
         payload = dict(row.payload or {})
         return cls(
             id=row.id,
