@@ -131,12 +131,17 @@ def account_meetings(
     now: datetime,
     *,
     meetings: Sequence[date] | None = None,
+    history: Sequence[tuple[date, str]] | None = None,
     horizon_days: int = HORIZON_DAYS,
 ) -> AccountMeetings:
-    """Build the account's schedule (plan changes included) and place its meetings in it."""
+    """Build the account's schedule (plan changes included) and place its meetings in it.
+
+    ``meetings`` and ``history`` (plan changes) may be passed preloaded for many accounts.
+    """
     today = account_today(settings, account, now)
     anchor = contract_anchor(account)
-    history = store.plan_history(session, account.id)
+    if history is None:
+        history = store.plan_history(session, account.id)
     if not history:
         history = [(anchor, account.plan)]
 
@@ -232,13 +237,26 @@ def workshop_status(
 
 
 def entitlement_balances(
-    session: Session, settings: Settings, account: Account, now: datetime
+    session: Session,
+    settings: Settings,
+    account: Account,
+    now: datetime,
+    *,
+    uses: Sequence[tuple[str, bool, date]] | None = None,
 ) -> tuple[ContractYear, dict[str, Balance]]:
-    """Used / included / remaining per kind in the account's current contract year."""
+    """Used / included / remaining per kind in the account's current contract year.
+
+    ``uses`` = every (kind, overage, contract year start) of the account, if preloaded.
+    """
     today = account_today(settings, account, now)
     year = contract_year(contract_anchor(account), today)
-    uses = store.entitlement_uses(session, account.id, year.start)
-    return year, balances(account_plan(settings, account), [(u.kind, u.overage) for u in uses])
+    if uses is None:
+        pairs = [
+            (u.kind, u.overage) for u in store.entitlement_uses(session, account.id, year.start)
+        ]
+    else:
+        pairs = [(kind, overage) for kind, overage, start in uses if start == year.start]
+    return year, balances(account_plan(settings, account), pairs)
 
 
 @dataclass(frozen=True)
@@ -309,7 +327,13 @@ def use_entitlement(
 
 
 def enqueue_reminders(session: Session, reminders: Sequence[Reminder], now: datetime) -> int:
-    """Write reminder decisions to the outbox; return how many rows were new."""
+    """Write reminder decisions to the outbox; return how many rows were new.
+
+    Keys already in the outbox are skipped with one query up front (a daily run repeats most
+    decisions); the unique dedupe key still settles a race with another writer.
+    """
+    known = store.existing_dedupe_keys(session, [r.dedupe_key for r in reminders])
+    reminders = [r for r in reminders if r.dedupe_key not in known]
     items = [
         outbox.NewNotification(
             dedupe_key=r.dedupe_key,
@@ -387,10 +411,19 @@ def meeting_rows(
     accounts = [get_account(session, account_id)] if account_id else active_accounts(session)
     if csm is not None:
         accounts = [a for a in accounts if _csm_matches(settings, a.csm, csm)]
-    held = store.meeting_dates(session, [a.id for a in accounts])
+    ids = [a.id for a in accounts]
+    held = store.meeting_dates(session, ids)
+    histories = store.plan_histories(session, ids)
     rows: list[MeetingRow] = []
     for account in accounts:
-        view = account_meetings(session, settings, account, now, meetings=held.get(account.id, []))
+        view = account_meetings(
+            session,
+            settings,
+            account,
+            now,
+            meetings=held.get(account.id, []),
+            history=histories.get(account.id, []),
+        )
         for item in view.overview():
             if overdue_only and item.state != "overdue":
                 continue

@@ -50,10 +50,17 @@ def daily_reminder_decisions(
     ids = [a.id for a in accounts]
     meetings = store.meeting_dates(session, ids)
     workshops = store.workshop_dates(session, ids)
+    histories = store.plan_histories(session, ids)
+    uses = store.uses_by_account(session, ids)
     out: list[Reminder] = []
     for account in accounts:
         view = account_meetings(
-            session, settings, account, now, meetings=meetings.get(account.id, [])
+            session,
+            settings,
+            account,
+            now,
+            meetings=meetings.get(account.id, []),
+            history=histories.get(account.id, []),
         )
         csm, has_csm = account.csm, view.plan.csm
         out += meeting_reminders(
@@ -68,7 +75,9 @@ def daily_reminder_decisions(
         )
         ws = workshop_status(session, settings, account, now, held=workshops.get(account.id, []))
         out += workshop_reminders(account.id, ws, csm=csm, plan_has_csm=has_csm, support_lead=lead)
-        year, balance = entitlement_balances(session, settings, account, now)
+        year, balance = entitlement_balances(
+            session, settings, account, now, uses=uses.get(account.id, [])
+        )
         for kind, bal in balance.items():
             if bal.included and bal.exhausted:
                 out += exhausted_notices(

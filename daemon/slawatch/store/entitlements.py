@@ -16,17 +16,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from slawatch.errors import NotFoundError
-from slawatch.store.models import Account, EntitlementUse, Meeting, PlanChange, Workshop
+from slawatch.store.models import (
+    Account,
+    EntitlementUse,
+    Meeting,
+    Notification,
+    PlanChange,
+    Workshop,
+)
 
 __all__ = [
     "add_entitlement_use",
     "add_meeting",
     "add_workshop",
     "entitlement_uses",
+    "existing_dedupe_keys",
     "lock_account",
     "meeting_dates",
     "meetings_of",
+    "plan_histories",
     "plan_history",
+    "uses_by_account",
     "workshop_dates",
     "workshops_of",
 ]
@@ -152,3 +162,51 @@ def plan_history(session: Session, account_id: str) -> list[tuple[date, str]]:
         .order_by(PlanChange.effective_at, PlanChange.id)
     )
     return [(at.astimezone(UTC).date(), plan) for at, plan in rows]
+
+
+def plan_histories(
+    session: Session, account_ids: Iterable[str] | None = None
+) -> dict[str, list[tuple[date, str]]]:
+    """:func:`plan_history` for many accounts in one query."""
+    query = select(PlanChange.account_id, PlanChange.effective_at, PlanChange.plan).order_by(
+        PlanChange.effective_at, PlanChange.id
+    )
+    if account_ids is not None:
+        query = query.where(PlanChange.account_id.in_(list(account_ids)))
+    out: dict[str, list[tuple[date, str]]] = defaultdict(list)
+    for account_id, at, plan in session.execute(query):
+        out[account_id].append((at.astimezone(UTC).date(), plan))
+    return dict(out)
+
+
+def uses_by_account(
+    session: Session, account_ids: Iterable[str] | None = None
+) -> dict[str, list[tuple[str, bool, date]]]:
+    """(kind, overage, contract year start) of every use, per account, in one query."""
+    query = select(
+        EntitlementUse.account_id,
+        EntitlementUse.kind,
+        EntitlementUse.overage,
+        EntitlementUse.contract_year_start,
+    )
+    if account_ids is not None:
+        query = query.where(EntitlementUse.account_id.in_(list(account_ids)))
+    out: dict[str, list[tuple[str, bool, date]]] = defaultdict(list)
+    for account_id, kind, overage, year_start in session.execute(query):
+        out[account_id].append((kind, overage, year_start))
+    return dict(out)
+
+
+def existing_dedupe_keys(session: Session, keys: Iterable[str], chunk: int = 500) -> set[str]:
+    """Which of ``keys`` are already in the outbox (so a repeated daily run skips them cheaply;
+    the unique constraint still decides any race)."""
+    wanted = list(dict.fromkeys(keys))
+    found: set[str] = set()
+    for i in range(0, len(wanted), chunk):
+        part = wanted[i : i + chunk]
+        found.update(
+            session.execute(
+                select(Notification.dedupe_key).where(Notification.dedupe_key.in_(part))
+            ).scalars()
+        )
+    return found
