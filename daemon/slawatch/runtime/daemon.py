@@ -373,7 +373,13 @@ class Daemon:
         while not self._stop.is_set():
             if self._reload.wait(0.5):
                 self._reload.clear()
-                self.reload()
+                try:
+                    self.reload()
+                except Exception:  # a reload must never take the running daemon down
+                    log.exception(
+                        "reload_failed", detail="the daemon keeps running; check the config"
+                    )
+                    self.notifier.ready(self.status_line())
         self.shutdown()
         return 0
 
