@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -204,6 +204,58 @@ def claim(
         .where(Notification.id.in_(claimed_ids))
         .execution_options(populate_existing=True)
     ).scalars()
+    by_id = {row.id: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+#: The columns :func:`claim_rows` returns (what the dispatcher needs of a claimed row).
+CLAIM_COLUMNS = (
+    "id",
+    "dedupe_key",
+    "kind",
+    "incident_id",
+    "account_id",
+    "target",
+    "stage",
+    "step",
+    "repetition",
+    "recipient",
+    "channel",
+    "address",
+    "urgent",
+    "attempts",
+    "payload",
+)
+
+
+def claim_rows(
+    session: Session,
+    now: datetime,
+    limit: int = 50,
+    *,
+    channels: Sequence[str] | None = None,
+) -> list[Any]:
+    """:func:`claim` returning plain rows (``CLAIM_COLUMNS``, ``attempts`` already incremented)
+    from the ``UPDATE ... RETURNING`` itself: one statement fewer and no ORM objects, for the
+    dispatcher's one-row-at-a-time loop. Same order and guarantees as :func:`claim`."""
+    query: Select[Any] = select(Notification.id).where(_due(now))
+    if channels is not None:
+        query = query.where(Notification.channel.in_(list(channels)))
+    query = query.order_by(
+        Notification.urgent.desc(), Notification.next_attempt_at, Notification.id
+    ).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.execute(query).scalars())
+    if not ids:
+        return []
+    table = cast(Table, Notification.__table__)
+    rows = session.execute(
+        update(table)
+        .where(table.c.id.in_(ids), table.c.status == "pending")
+        .values(status="sending", attempts=table.c.attempts + 1, updated_at=now)
+        .returning(*(table.c[name] for name in CLAIM_COLUMNS))
+    ).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
 

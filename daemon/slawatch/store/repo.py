@@ -127,6 +127,7 @@ class AccountView:
     """What evaluating an incident reads from its account."""
 
     id: str
+    name: str
     csm: str | None
     calendar: str | None
     sla_overrides: dict[str, Any] | None
@@ -152,6 +153,7 @@ class IncidentView:
     plan: str
     status: str
     last_evaluated_at: datetime | None
+    title: str
     account: AccountView | None = None
     events: list[EventView] = field(default_factory=list)
 
@@ -176,9 +178,25 @@ def load_incident_views(session: Session, ids: Sequence[int]) -> list[IncidentVi
             t.plan,
             t.status,
             t.last_evaluated_at,
+            t.title,
         ).where(t.id.in_(wanted))
     ):
-        by_id[irow[0]] = IncidentView(*irow)
+        iid, external_id, account_id, priority, opened_priority, hotline, assignee = irow[:7]
+        opened_at, plan, status, last_evaluated_at, title = irow[7:]
+        by_id[iid] = IncidentView(
+            iid,
+            external_id,
+            account_id,
+            priority,
+            opened_priority,
+            hotline,
+            assignee,
+            opened_at,
+            plan,
+            status,
+            last_evaluated_at,
+            title,
+        )
     e = IncidentEventRow.__table__.c
     for incident_id, *event in session.execute(
         select(e.incident_id, e.id, e.type, e.at, e.by, e.priority, e.text)
@@ -191,7 +209,7 @@ def load_incident_views(session: Session, ids: Sequence[int]) -> list[IncidentVi
     accounts = {
         row[0]: AccountView(*row)
         for row in session.execute(
-            select(a.id, a.csm, a.calendar, a.sla_overrides).where(a.id.in_(account_ids))
+            select(a.id, a.name, a.csm, a.calendar, a.sla_overrides).where(a.id.in_(account_ids))
         )
     }
     for view in by_id.values():
