@@ -1,5 +1,7 @@
 """``slawatch db upgrade|current``, and the helpers other commands use to open the database.
 
+Alembic is imported only by the commands that need it, to keep ``slawatch --help`` quick.
+
 ``db_group`` is a plain click group at module level so other modules can add commands to it
 (``from slawatch.cli.db import db_group`` then ``@db_group.command()``), e.g. backup/restore.
 """
@@ -10,14 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
-from alembic.util import CommandError
 from sqlalchemy.exc import OperationalError
 
 from slawatch.cli.common import config_option, echo_json, fail, handle_errors, load_settings
 from slawatch.config.loader import Settings
 from slawatch.service.intake import Intake
 from slawatch.store.db import Database
-from slawatch.store.migrate import current_revision, head_revision, upgrade
 
 
 def open_database(settings: Settings, *, migrate: bool = True) -> Database:
@@ -25,6 +25,10 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
 
     Exits 2 with a message when the database cannot be reached or is newer than this slawatch.
     """
+    from alembic.util import CommandError
+
+    from slawatch.store.migrate import upgrade
+
     db = Database.from_settings(settings)
     if migrate:
         try:
@@ -70,6 +74,10 @@ def db_group() -> None:
 @handle_errors
 def db_upgrade(revision: str, config_path: str | None) -> None:
     """Apply the schema migrations (under a lock; safe while the daemon runs)."""
+    from alembic.util import CommandError
+
+    from slawatch.store.migrate import upgrade
+
     settings = load_settings(config_path)
     db = Database.from_settings(settings)
     try:
@@ -92,6 +100,8 @@ def db_upgrade(revision: str, config_path: str | None) -> None:
 @handle_errors
 def db_current(as_json: bool, config_path: str | None) -> None:
     """Show the database's schema revision and whether it is up to date."""
+    from slawatch.store.migrate import current_revision, head_revision
+
     settings = load_settings(config_path)
     db = Database.from_settings(settings)
     try:
