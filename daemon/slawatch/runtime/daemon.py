@@ -282,7 +282,19 @@ class Daemon:
             self.watchdog.progress()
         if total.enqueued:
             self.wake_dispatch()
+        self._schedule_next_scan()
         self.notifier.status(self.status_line())
+
+    def _schedule_next_scan(self) -> None:
+        """Wake the scan exactly at the earliest stored ``next_check_at`` if that comes before
+        the next interval tick, so a threshold never waits a whole ``scan_interval``."""
+        with self.db.read_session() as session:
+            earliest = repo.earliest_next_check(session)
+        if earliest is None:
+            return
+        interval = self.loaded.settings.file.daemon.scan_interval
+        if earliest < utc_now() + interval:
+            self.timer.wake_at(SCAN_JOB, earliest)
 
     def dispatch(self) -> None:
         self.dispatcher.run_once()

@@ -50,8 +50,14 @@ class Timer:
         self._jobs: dict[str, _JobState] = {}
 
     # ---------------------------------------------------------------------- registration
-    def every(self, job_id: str, func: Callable[[], object], interval: timedelta,
-              *, start_now: bool = True) -> None:
+    def every(
+        self,
+        job_id: str,
+        func: Callable[[], object],
+        interval: timedelta,
+        *,
+        start_now: bool = True,
+    ) -> None:
         """Run ``func`` every ``interval``; the first run is immediate when ``start_now``."""
         self._jobs[job_id] = _JobState(func)
         self._scheduler.add_job(
@@ -63,8 +69,16 @@ class Timer:
             next_run_time=datetime.now(UTC) if start_now else None,
         )
 
-    def daily(self, job_id: str, func: Callable[[], object], *, hour: int, minute: int,
-              timezone: str = "UTC", start_now: bool = True) -> None:
+    def daily(
+        self,
+        job_id: str,
+        func: Callable[[], object],
+        *,
+        hour: int,
+        minute: int,
+        timezone: str = "UTC",
+        start_now: bool = True,
+    ) -> None:
         """Run ``func`` once a day at ``hour:minute`` in ``timezone`` (and once at start)."""
         self._jobs[job_id] = _JobState(func)
         self._scheduler.add_job(
@@ -117,6 +131,31 @@ class Timer:
             job = self._scheduler.get_job(job_id)
             if job is not None:
                 job.modify(next_run_time=datetime.now(UTC))
+
+    def wake_at(self, job_id: str, when: datetime) -> None:
+        """Also run the job at ``when`` (once), e.g. the next incident's threshold instant.
+
+        The interval trigger alone would make a threshold wait up to a whole scan interval; a
+        one-shot wake keeps escalations and pages on time. A later request replaces an
+        earlier pending one only if it is sooner.
+        """
+        if job_id not in self._jobs or not self._scheduler.running:
+            return
+        wake_id = f"{job_id}:at"
+        existing = self._scheduler.get_job(wake_id)
+        pending = existing.next_run_time if existing is not None else None
+        if pending is not None and pending <= when:
+            return
+        self._scheduler.add_job(
+            self.wake,
+            "date",
+            run_date=max(when, datetime.now(UTC)),
+            args=(job_id,),
+            id=wake_id,
+            name=wake_id,
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
 
     def last_success(self, job_id: str) -> datetime | None:
         state = self._jobs.get(job_id)

@@ -280,3 +280,10 @@ def set_thread_ref(
         .values(incident_id=incident_id, channel=channel, address=address, thread_ref=thread_ref)
         .on_conflict_do_nothing(index_elements=["incident_id", "channel", "address"])
     )
+
+
+def earliest_next_check(session: Session) -> datetime | None:
+    """The soonest ``next_check_at`` among open incidents (to time the next scan exactly)."""
+    return session.execute(
+        select(func.min(Incident.next_check_at)).where(Incident.status == "open")
+    ).scalar_one_or_none()
