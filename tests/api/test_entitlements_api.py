@@ -101,6 +101,8 @@ def test_record_meeting_and_list(api: tuple[httpx.Client, Database]) -> None:
         "2026-05-31",  # the period it falls in; the missed February one is no longer chased
         "2026-08-31",
     )
+    again = client.post("/api/v1/accounts/acme/meetings", json={"date": "2026-03-11"})
+    assert again.status_code == 200 and again.json()["id"] == body["id"]  # idempotent retry
     rows = client.get("/api/v1/meetings", params={"due_within": "90d"}).json()
     assert ("acme", "2026-05-31", "held") in [(r["account"], r["due"], r["state"]) for r in rows]
     assert all(r["state"] != "overdue" for r in rows if r["account"] == "acme")

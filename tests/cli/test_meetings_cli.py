@@ -95,6 +95,8 @@ def test_meeting_record_then_list_json(env: tuple[Path, Database]) -> None:
     assert result.exit_code == 0, result.output
     assert "satisfies the meeting due 2025-11-30" in result.stdout
     assert "next due" in result.stdout  # relative to the real date
+    again = run(config, "meeting", "record", "acme", "--date", "2025-11-20")
+    assert again.exit_code == 0 and "already recorded" in again.stdout
     with db.read_session() as s:
         [meeting] = s.execute(select(Meeting)).scalars()
         assert (meeting.account_id, meeting.held_on, meeting.notes) == (

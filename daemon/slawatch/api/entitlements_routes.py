@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from slawatch.api.errors import ERROR_RESPONSES
@@ -165,14 +165,15 @@ def entitlements_router(
         "/accounts/{id}/meetings",
         status_code=201,
         response_model=MeetingOut,
-        responses=ERRORS,
+        responses={200: {"model": MeetingOut, "description": "Already recorded that day"}} | ERRORS,
     )
-    def record_meeting(account_id: AccountId, body: HeldIn) -> MeetingOut:
-        """Record an alignment meeting held with the account."""
+    def record_meeting(account_id: AccountId, body: HeldIn, response: Response) -> MeetingOut:
+        """Record an alignment meeting held with the account (idempotent on the date)."""
         with db.session() as session:
-            row, view = svc.record_meeting(
+            row, view, created = svc.record_meeting(
                 session, settings(), account_id, body.date, body.notes, clock()
             )
+            response.status_code = 201 if created else 200
             period = next((p for p in view.periods if p.held_on == body.date), None)
             return MeetingOut(
                 id=row.id,

@@ -93,14 +93,15 @@ def register(cli: click.Group) -> None:
         settings = load_settings(config_path)
         day = parse_date(held_on, "--date")
         with write_session(settings) as session:
-            row, view = svc.record_meeting(
+            row, view, created = svc.record_meeting(
                 session, settings, account, day, notes, datetime.now(UTC)
             )
             following = view.next_due()
             period = next((p for p in view.periods if p.held_on == day), None)
         satisfied = f" (satisfies the meeting due {period.due})" if period else ""
         nxt = f"; next due {following}" if following else ""
-        click.echo(f"recorded meeting #{row.id} with {account} on {day}{satisfied}{nxt}")
+        verb = "recorded" if created else "already recorded:"
+        click.echo(f"{verb} meeting #{row.id} with {account} on {day}{satisfied}{nxt}")
 
     @meeting.command("list")
     @click.option("--due-within", default=None, metavar="30d", help="Only due within N days.")

@@ -196,12 +196,20 @@ def record_meeting(
     held_on: date,
     notes: str | None,
     now: datetime,
-) -> tuple[Meeting, AccountMeetings]:
-    """Record a held meeting; return it and the account's schedule afterwards."""
+) -> tuple[Meeting, AccountMeetings, bool]:
+    """Record a held meeting; return it, the account's schedule afterwards and whether it is
+    new. Idempotent on the date: a meeting already recorded that day is returned unchanged
+    (a client retrying a request does not create a second one)."""
     account = get_account(session, account_id)
     _check_held_on("date", held_on, account_today(settings, account, now))
-    row = store.add_meeting(session, account.id, held_on, check_text("notes", notes), now)
-    return row, account_meetings(session, settings, account, now)
+    clean = check_text("notes", notes)
+    existing = next(
+        (m for m in store.meetings_of(session, account.id) if m.held_on == held_on), None
+    )
+    if existing is not None:
+        return existing, account_meetings(session, settings, account, now), False
+    row = store.add_meeting(session, account.id, held_on, clean, now)
+    return row, account_meetings(session, settings, account, now), True
 
 
 def record_workshop(
