@@ -165,7 +165,10 @@ def entitlements_router(
         "/accounts/{id}/meetings",
         status_code=201,
         response_model=MeetingOut,
-        responses={200: {"model": MeetingOut, "description": "Already recorded that day"}} | ERRORS,
+        responses={
+            **ERRORS,
+            200: {"model": MeetingOut, "description": "Already recorded that day"},
+        },
     )
     def record_meeting(account_id: AccountId, body: HeldIn, response: Response) -> MeetingOut:
         """Record an alignment meeting held with the account (idempotent on the date)."""
