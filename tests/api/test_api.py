@@ -272,3 +272,17 @@ def test_openapi_lists_the_issue_paths(http: Served) -> None:
     }
     assert set(paths["/api/v1/incidents"]) == {"get", "post"}
     assert set(paths["/api/v1/accounts/{id}"]) == {"get", "put"}
+
+
+def test_control_characters_in_path_ids_are_422_not_500(http: Served) -> None:
+    """PostgreSQL refuses NUL bytes in text; the id check must come first."""
+    for path in ("/api/v1/incidents/a%00b", "/api/v1/accounts/a%00b", "/api/v1/incidents/a%01"):
+        r = http.api("GET", path)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["field"] == "id"
+    r = http.api(
+        "POST",
+        "/api/v1/incidents",
+        json={"id": "X-1", "account": "a\u0000b", "priority": "high", "title": "t"},
+    )
+    assert (r.status_code, r.json()["field"]) == (422, "account")

@@ -24,10 +24,9 @@ from slawatch.config.schema import E164
 from slawatch.core.durations import parse_duration
 from slawatch.core.plans import CADENCE_MONTHS, PRIORITIES, TARGETS
 from slawatch.errors import ValidationError
-from slawatch.service.incidents import check_text
+from slawatch.service.incidents import ACCOUNT_ID, check_text
 from slawatch.store.models import Account, PlanChange
 
-ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Longest SLA target an account may carry (about ten years of business days).
 MAX_TARGET_DAYS = 2500

@@ -28,6 +28,8 @@ from slawatch.service.evaluation import history_of, recompute
 from slawatch.store import repo
 from slawatch.store.models import Incident, IncidentEventRow
 
+#: An account id: 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit.
+ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 EXTERNAL_ID = re.compile(r"^[^\s/\\?#%\x00-\x1f\x7f]{1,200}$")
 EVENT_TYPES = tuple(t.value for t in EventType)
 
@@ -141,8 +143,8 @@ def open_incident(
         if opened_at > now + settings.file.sla.clock_skew:
             raise ValidationError("opened_at", "is in the future")
     account_id = data.account
-    if not isinstance(account_id, str):
-        raise ValidationError("account", "must be a string")
+    if not isinstance(account_id, str) or not ACCOUNT_ID.match(account_id):
+        raise ValidationError("account", f"unknown account {account_id!r}")
     account = repo.find_account(session, account_id)
     if account is None:
         raise ValidationError("account", f"unknown account {account_id!r}")

@@ -20,7 +20,13 @@ from slawatch.config.loader import Settings
 from slawatch.errors import ConflictError, NotFoundError, ValidationError
 from slawatch.service import accounts as account_rules
 from slawatch.service.evaluation import recompute
-from slawatch.service.incidents import EventInput, IncidentInput, open_incident, record_event
+from slawatch.service.incidents import (
+    EventInput,
+    IncidentInput,
+    check_external_id,
+    open_incident,
+    record_event,
+)
 from slawatch.service.views import account_view, incident_view, queue_key
 from slawatch.store import outbox, repo
 from slawatch.store.db import Database
@@ -115,6 +121,7 @@ class Intake:
 
     def set_account(self, account_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """Change the given fields of an existing account."""
+        account_rules.check_account_id(account_id)
         clean = account_rules.parse_account(data, self.settings, partial=True)
         now = self.clock()
         with self.db.session() as session:
@@ -136,6 +143,7 @@ class Intake:
         return view, created
 
     def get_account(self, account_id: str) -> dict[str, Any]:
+        account_rules.check_account_id(account_id)
         with self.db.read_session() as session:
             return account_view(repo.get_account(session, account_id))
 
@@ -188,6 +196,7 @@ class Intake:
         return view, changed
 
     def get_incident(self, external_id: str, *, with_notifications: bool = False) -> dict[str, Any]:
+        check_external_id(external_id)
         now = self.clock()
         with self.db.read_session() as session:
             incident = repo.get_incident(session, external_id)
