@@ -280,3 +280,13 @@ def test_schedule_properties(
     for day in held:
         nxt = next_due(periods, day, rules)
         assert nxt is None or nxt + timedelta(days=rules.grace) >= day
+
+
+def test_without_support_lead_the_team_channel_stands_in() -> None:
+    [r] = _reminders(date(2025, 11, 27), csm=None, plan_has_csm=False, support_lead="#support")
+    assert (r.recipient.person, r.recipient.channel) == ("#support", "slack")
+    overdue = _reminders(date(2025, 12, 8), csm="maria", plan_has_csm=True, support_lead="#support")
+    assert {(x.recipient.person, x.recipient.channel) for x in overdue} == {
+        ("maria", "slack"),
+        ("#support", "slack"),
+    }

@@ -302,3 +302,11 @@ def test_today_is_the_accounts_local_date(db: Database) -> None:
         assert run_daily_reminders(s, settings, early) == 0
     with db.session() as s:
         assert run_daily_reminders(s, settings, datetime(2025, 11, 16, 14, tzinfo=UTC)) == 1
+
+
+def test_no_lead_configured_falls_back_to_the_team_channel(db: Database) -> None:
+    settings = build_settings({"roles": {"team_channel": "#support"}}, None)
+    add_account(db, "smallco", "business", date(2026, 1, 15), csm=None)
+    assert daily(db, settings, date(2026, 7, 12)) == 1
+    [row] = outbox_rows(db)
+    assert (row.recipient, row.channel) == ("#support", "slack")

@@ -165,7 +165,7 @@ def register(cli: click.Group) -> None:
             view = svc.account_meetings(session, settings, row, now)
             anchor = svc.contract_anchor(row)
             csm = row.csm
-        lead = settings.file.roles.support_lead
+        lead = svc.reminder_lead(settings)
         end = view.today + timedelta(days=365)
         entries: list[dict[str, Any]] = []
         for item in view.all_states():

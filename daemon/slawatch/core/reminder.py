@@ -42,6 +42,11 @@ class Reminder:
     payload: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+def _lead(support_lead: str) -> Recipient:
+    """The support lead by email; a ``#channel`` given instead (no lead configured) on Slack."""
+    return Recipient(support_lead, "slack" if support_lead.startswith("#") else "email")
+
+
 def routine_recipients(
     csm: str | None, plan_has_csm: bool, support_lead: str | None
 ) -> tuple[Recipient, ...]:
@@ -49,7 +54,7 @@ def routine_recipients(
     if plan_has_csm and csm:
         return (Recipient(csm, "slack"),)
     if support_lead:
-        return (Recipient(support_lead, "email"),)
+        return (_lead(support_lead),)
     return ()
 
 
@@ -61,5 +66,5 @@ def escalated_recipients(
     if plan_has_csm and csm:
         out.append(Recipient(csm, "slack"))
     if support_lead:
-        out.append(Recipient(support_lead, "email"))
+        out.append(_lead(support_lead))
     return tuple(out)

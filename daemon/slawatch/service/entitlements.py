@@ -76,6 +76,12 @@ def workshop_rules(settings: Settings) -> WorkshopRules:
     )
 
 
+def reminder_lead(settings: Settings) -> str | None:
+    """Who stands in for the CSM: the support lead, else the team channel (never nobody)."""
+    roles = settings.file.roles
+    return roles.support_lead or roles.team_channel
+
+
 def account_plan(settings: Settings, account: Account) -> Plan:
     """The account's current plan as configured (unknown names fall back to the built-in)."""
     return settings.plans.get(account.plan) or settings.plans["standard"]
@@ -326,7 +332,7 @@ def use_entitlement(
             year,
             csm=account.csm,
             plan_has_csm=plan.csm,
-            support_lead=settings.file.roles.support_lead,
+            support_lead=reminder_lead(settings),
             included=after.included,
             used=after.used,
         )

@@ -25,6 +25,7 @@ from slawatch.service.entitlements import (
     active_accounts,
     enqueue_reminders,
     entitlement_balances,
+    reminder_lead,
     workshop_status,
 )
 from slawatch.store import entitlements as store
@@ -45,7 +46,7 @@ def daily_reminder_decisions(
 ) -> tuple[Reminder, ...]:
     """Every reminder the active accounts should have had by ``now`` (repeats included: the
     outbox's dedupe keys drop those already enqueued)."""
-    lead = settings.file.roles.support_lead
+    lead = reminder_lead(settings)
     accounts = active_accounts(session)
     ids = [a.id for a in accounts]
     meetings = store.meeting_dates(session, ids)
