@@ -483,3 +483,38 @@ def test_a_row_that_cannot_be_prepared_is_retried_and_does_not_stop_the_others(e
     renderer.render = real_render  # type: ignore[method-assign]
     env.clock.advance(seconds=(broken.next_attempt_at - env.clock.now).total_seconds() + 10)
     assert dispatcher.run_once().sent == 1
+
+
+# ------------------------------------------------------------------------ released together
+def test_messages_released_together_reach_a_person_once_with_the_most_severe(env: Env) -> None:
+    """A weekend hold releases the 75% warning and the breach for maria at once: she gets the
+    breach only; the warning is dropped with the reason. Other recipients are untouched."""
+    incident = env.open("INC-1")
+    held = env.clock.now - timedelta(minutes=1)
+
+    def row(step: str, stage: str, severity: int, recipient: str) -> outbox.NewNotification:
+        return outbox.NewNotification(
+            dedupe_key=f"{incident}|response|{step}|0|{recipient}|slack",
+            kind="escalation",
+            stage=stage,
+            recipient=recipient,
+            channel="slack",
+            next_attempt_at=held,
+            incident_id=incident,
+            account_id="acme",
+            target="response",
+            step=step,
+            not_before=held,
+            payload={"severity": severity, "incident_external_id": "INC-1"},
+        )
+
+    with env.db.session() as session:
+        warning = outbox.enqueue(session, row("csm-75", "warning", 75, "maria"), env.clock.now)
+        breach = outbox.enqueue(session, row("breach-csm", "breach", 200, "maria"), env.clock.now)
+        team = outbox.enqueue(session, row("team-50", "warning", 50, "#support"), env.clock.now)
+    stats = env.dispatcher().run_once()
+    status = {r.id: (r.status, r.drop_reason) for r in env.rows()}
+    assert status[warning][0] == "dropped"
+    assert "more severe" in (status[warning][1] or "")
+    assert status[breach][0] == "sent" and status[team][0] == "sent"
+    assert (stats.sent, stats.dropped) == (2, 1)

@@ -30,8 +30,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from slawatch.config.loader import Settings
-from slawatch.core.delivery import address_for, next_attempt, still_applies
+from slawatch.core.delivery import (
+    Releasable,
+    address_for,
+    collapse_released,
+    next_attempt,
+    still_applies,
+)
 from slawatch.core.oncall import oncall_at
 from slawatch.core.policy import PolicyContext
 from slawatch.errors import DeliveryError
@@ -43,6 +51,7 @@ from slawatch.senders.base import Sender
 from slawatch.service.evaluation import clocks_of, context_of
 from slawatch.store import outbox, repo
 from slawatch.store.db import Database
+from slawatch.store.models import Notification
 
 log = get_logger("slawatch.dispatch")
 
@@ -106,6 +115,7 @@ class Dispatcher:
     def run_once(self, *, max_messages: int = 10_000) -> DispatchStats:
         """Send what is due now, one row at a time, until nothing is due or we are stopping."""
         stats = DispatchStats()
+        stats.dropped += self._collapse_released(self.clock())
         for _ in range(max_messages):
             if self.stopping.is_set():
                 break
@@ -133,6 +143,44 @@ class Dispatcher:
         with self.db.session() as session:
             self._retry(session, row, self.clock(), error, bound, stats)
         self._record(row.channel, "retry", None)
+
+    def _collapse_released(self, now: datetime) -> int:
+        """Held messages released together (Monday 09:00) reach a person once per incident and
+        channel: only the most severe is sent, the others are dropped with the reason."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Notification).where(
+                    Notification.status == "pending",
+                    Notification.attempts == 0,
+                    Notification.incident_id.is_not(None),
+                    Notification.not_before.is_not(None),
+                    Notification.not_before <= now,
+                    Notification.next_attempt_at <= now,
+                )
+            ).scalars()
+            items = [
+                Releasable(
+                    id=row.id,
+                    incident=str(row.incident_id),
+                    target=row.target,
+                    recipient=row.recipient,
+                    channel=row.channel,
+                    severity=int((row.payload or {}).get("severity", 0)),
+                    stage=row.stage,
+                )
+                for row in rows
+            ]
+            if len(items) < 2:
+                return 0
+            _keep, drop = collapse_released(items)
+            for item in drop:
+                outbox.mark_dropped(
+                    session,
+                    int(item.id),  # type: ignore[call-overload]
+                    now,
+                    "superseded by a more severe message released at the same time",
+                )
+        return len(drop)
 
     def _update_gauges(self) -> None:
         if self.metrics is None:
