@@ -310,3 +310,56 @@ def test_no_lead_configured_falls_back_to_the_team_channel(db: Database) -> None
     assert daily(db, settings, date(2026, 7, 12)) == 1
     [row] = outbox_rows(db)
     assert (row.recipient, row.channel) == ("#support", "slack")
+
+
+def test_recheck_drops_reminders_that_no_longer_apply(db: Database, settings: Settings) -> None:
+    from slawatch.service.reminders import reminder_still_applies
+
+    add_account(db, "acme", "enterprise", date(2025, 8, 31))
+    daily(db, settings, date(2025, 11, 16))
+    [row] = outbox_rows(db)
+    now = at(date(2025, 11, 17))
+
+    def check() -> tuple[bool, str]:
+        with db.read_session() as s:
+            return reminder_still_applies(
+                s,
+                settings,
+                stage=row.stage,
+                account_id=row.account_id,
+                payload=row.payload,
+                now=now,
+            )
+
+    assert check() == (True, "")
+    with db.session() as s:
+        svc.record_meeting(s, settings, "acme", date(2025, 11, 17), None, now)
+    applies, reason = check()
+    assert not applies and "2025-11-17 satisfies the one due 2025-11-30" in reason
+    with db.session() as s:
+        account = s.get(Account, "acme")
+        assert account is not None
+        account.active = False
+    assert check() == (False, "account acme is inactive")
+
+
+def test_recheck_after_a_plan_change_replanned_the_meeting(
+    db: Database, settings: Settings
+) -> None:
+    from slawatch.service.reminders import reminder_still_applies
+
+    add_account(db, "grow", "business", date(2026, 1, 15))
+    daily(db, settings, date(2026, 7, 1))  # 14 days before 15 Jul
+    [row] = outbox_rows(db)
+    with db.session() as s:
+        s.add(PlanChange(account_id="grow", plan="enterprise", effective_at=at(date(2026, 7, 2))))
+    with db.read_session() as s:
+        applies, reason = reminder_still_applies(
+            s,
+            settings,
+            stage=row.stage,
+            account_id="grow",
+            payload=row.payload,
+            now=at(date(2026, 7, 3)),
+        )
+    assert not applies and "re-planned" in reason

@@ -10,8 +10,10 @@ flood.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -29,8 +31,20 @@ from slawatch.service.entitlements import (
     workshop_status,
 )
 from slawatch.store import entitlements as store
+from slawatch.store.repo import find_account
 
-__all__ = ["ReminderRun", "daily_reminder_decisions", "run_daily_reminders"]
+__all__ = [
+    "REMINDER_STAGES",
+    "ReminderRun",
+    "daily_reminder_decisions",
+    "reminder_still_applies",
+    "run_daily_reminders",
+]
+
+#: The outbox stages this module enqueues (kinds ``reminder`` and ``entitlement``).
+REMINDER_STAGES = frozenset(
+    {"meeting_reminder", "meeting_overdue", "workshops_behind", "entitlement_exhausted"}
+)
 
 
 @dataclass(frozen=True)
@@ -107,3 +121,50 @@ def run(session: Session, settings: Settings, now: datetime) -> ReminderRun:
     """Like :func:`run_daily_reminders`, also returning the decisions (for logs and tests)."""
     decided = daily_reminder_decisions(session, settings, now)
     return ReminderRun(decided, enqueue_reminders(session, decided, now))
+
+
+def reminder_still_applies(
+    session: Session,
+    settings: Settings,
+    *,
+    stage: str,
+    account_id: str | None,
+    payload: Mapping[str, Any],
+    now: datetime,
+) -> tuple[bool, str]:
+    """The dispatcher's re-check for account reminders: ``(True, "")`` or ``(False, reason)``.
+
+    A reminder can wait in the outbox (delivery hours, retries) while the world moves on: a
+    meeting reminder or overdue notice no longer applies once a meeting satisfying it is recorded
+    (or the schedule was re-planned by a plan change), a workshops notice once the account has
+    caught up, and none applies to an account that is gone or inactive. "Allowance used up"
+    notices report a fact and always apply.
+    """
+    if stage not in REMINDER_STAGES:
+        return True, ""
+    account = find_account(session, account_id) if account_id else None
+    if account is None:
+        return False, f"account {account_id!r} no longer exists"
+    if not account.active:
+        return False, f"account {account.id} is inactive"
+    if stage in {"meeting_reminder", "meeting_overdue"}:
+        due_text = (payload.get("meeting") or {}).get("due_on")
+        try:
+            due = date.fromisoformat(str(due_text))
+        except ValueError:
+            return True, ""
+        view = account_meetings(session, settings, account, now)
+        period = next((p for p in view.periods if p.due == due), None)
+        if period is None:
+            return False, f"no meeting is due on {due} any more (the schedule was re-planned)"
+        if period.held_on is not None:
+            return False, f"a meeting on {period.held_on} satisfies the one due {due}"
+        later = [m for m in view.meetings if m > due]
+        if stage == "meeting_overdue" and later:
+            return False, f"a meeting was recorded on {later[0]} since the one due {due}"
+        return True, ""
+    if stage == "workshops_behind":
+        ws = workshop_status(session, settings, account, now)
+        if not ws.behind:
+            return False, f"{ws.delivered} of {ws.included} workshops delivered: no longer behind"
+    return True, ""
