@@ -236,6 +236,7 @@ def test_escalations_reach_the_expected_people_at_the_expected_times(world: Worl
         by_channel.setdefault(channel, []).append((at - opened_mono, thread_ts, ts))
 
     def on_time(offset: float, expected: float, what: str) -> None:
+        print(f"\n{what}: +{offset:.1f}s (threshold +{expected}s)", end="")
         assert expected - 0.5 <= offset <= expected + LATE_S, (
             f"{what} at +{offset:.1f}s, expected +{expected}s"
         )
