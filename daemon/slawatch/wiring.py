@@ -98,8 +98,8 @@ def build_dispatch_env(
 def build_limiter(settings: Settings, now: float) -> RateLimiter:
     delivery = settings.file.delivery
     return RateLimiter(
-        dict(delivery.channel_rate_per_minute),
-        dict(delivery.recipient_rate_per_minute),
+        {str(k): v for k, v in delivery.channel_rate_per_minute.items()},
+        {str(k): v for k, v in delivery.recipient_rate_per_minute.items()},
         now=now,
     )
 
@@ -180,20 +180,18 @@ class DaemonParts:
         if settings.file.sms is not None:
             from urllib.parse import urlsplit
 
-            from slawatch.api.twilio_callback import DEFAULT_PATH, twilio_callback_router
-            from slawatch.store import outbox
+            from slawatch.api.twilio_callback import (
+                DEFAULT_PATH,
+                store_recorder,
+                twilio_callback_router,
+            )
 
             token = secret(settings.file.sms.auth_token, daemon.environ)
             callback_url = settings.file.sms.status_callback
-
-            def record(message_sid: str, status: str, error_code: str | None = None) -> bool:
-                with daemon.db.session() as session:
-                    return outbox.set_delivery_status(session, message_sid, status, utc_now())
-
             app.include_router(
                 twilio_callback_router(
                     token,
-                    record,
+                    store_recorder(daemon.db),
                     callback_url=callback_url,
                     path=(urlsplit(callback_url).path if callback_url else "") or DEFAULT_PATH,
                 )
