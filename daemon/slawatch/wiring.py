@@ -17,7 +17,7 @@ from slawatch.config.policy_context import policy_context
 from slawatch.config.secrets import Secret, embedded_refs, resolve_embedded, resolve_secret
 from slawatch.core.delivery import RateLimiter
 from slawatch.core.policy import PolicyContext
-from slawatch.obs.logging import register_secret
+from slawatch.obs.logging import get_logger, register_secret
 from slawatch.render.renderer import Renderer
 from slawatch.runtime.dispatch import DispatchEnv
 from slawatch.senders.base import Sender
@@ -124,6 +124,10 @@ def evaluate_now(
         with db.session() as session:
             incidents = repo.load_incidents(session, [incident_id])
             summary = evaluate_incidents(session, incidents, settings, ctx, now)
+        for failed_id, error in summary.failed:
+            get_logger("slawatch.intake").error(
+                "evaluation_failed", incident_id=failed_id, error=error
+            )
         if after is not None and summary.enqueued:
             after(incident_id)
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from daemon_env import ACME, load_settings
 from slawatch.config.loader import Settings
@@ -236,3 +236,42 @@ def test_scan_batches_take_only_due_incidents(sqlite_db: Database, settings: Set
     assert [r.incident_id for r in rows(sqlite_db)] == [early]
     with sqlite_db.session() as session:
         assert evaluate_due(session, settings, ctx, T0 + timedelta(minutes=6)).evaluated == 0
+
+
+def test_one_broken_incident_does_not_stop_the_scan(
+    sqlite_db: Database, settings: Settings
+) -> None:
+    broken = open_incident(sqlite_db, settings, "INC-8")
+    healthy = open_incident(sqlite_db, settings, "INC-9")
+    # A row this version cannot read (say, written by a newer slawatch): evaluating it raises.
+    with sqlite_db.session() as session:
+        session.execute(
+            text(
+                "INSERT INTO incident_events (incident_id, type, at, recorded_at)"
+                " VALUES (:id, 'teleported', :at, :at)"
+            ),
+            {"id": broken, "at": T0.replace(tzinfo=None) + timedelta(minutes=1)},
+        )
+    ctx = policy_context(settings)
+    with sqlite_db.session() as session:  # the full recompute at start
+        summary, _ = evaluate_page(
+            session, settings, ctx, T0 + timedelta(minutes=1), after_id=0, limit=10
+        )
+    assert summary.evaluated == 2 and [i for i, _ in summary.failed] == [broken]
+    now = T0 + timedelta(minutes=6)
+    with sqlite_db.session() as session:
+        summary = evaluate_due(session, settings, ctx, now)
+    # The healthy incident escalated; the broken one is reported and looked at again later
+    # instead of blocking the head of the queue on every tick.
+    assert [r.incident_id for r in rows(sqlite_db)] == [healthy]
+    assert [incident_id for incident_id, _ in summary.failed] == [broken]
+    assert "teleported" in summary.failed[0][1]
+    stored = stored_incident(sqlite_db, broken)
+    assert stored.next_check_at is not None and stored.next_check_at > now
+    with sqlite_db.session() as session:
+        assert evaluate_due(session, settings, ctx, now + timedelta(seconds=30)).evaluated == 0
+    # The API/CLI path (ORM objects) does the same.
+    with sqlite_db.session() as session:
+        incidents = repo.load_incidents(session, [broken])
+        summary = evaluate_incidents(session, incidents, settings, ctx, now)
+    assert [incident_id for incident_id, _ in summary.failed] == [broken]

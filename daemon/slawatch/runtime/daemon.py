@@ -269,6 +269,13 @@ class Daemon:
                     send_at=notice.send_at.isoformat(),
                     reason=notice.reason,
                 )
+        for incident_id, error in total.failed:
+            log.error(
+                "evaluation_failed",
+                incident_id=incident_id,
+                error=error,
+                retry_at=(now + escalation.RETRY_FAILED).isoformat(),
+            )
         if total.evaluated or full:
             log.info(
                 "scan_finished",

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -47,6 +47,9 @@ class EvaluationSummary:
     skipped: int = 0
     urgent: int = 0
     decisions: list[tuple[Notice, bool]] = field(default_factory=list)
+    #: (incident id, error) of incidents that could not be evaluated; each is looked at again
+    #: after :data:`RETRY_FAILED` rather than blocking the scan.
+    failed: list[tuple[int, str]] = field(default_factory=list)
 
     def merge(self, other: EvaluationSummary) -> None:
         self.evaluated += other.evaluated
@@ -54,6 +57,12 @@ class EvaluationSummary:
         self.skipped += other.skipped
         self.urgent += other.urgent
         self.decisions.extend(other.decisions)
+        self.failed.extend(other.failed)
+
+
+#: When an incident whose evaluation raised (a bug, a row this version cannot read) is tried
+#: again. Without it the incident stays the earliest due and every scan batch fails on it.
+RETRY_FAILED = timedelta(minutes=1)
 
 
 def sent_keys_by_incident(session: Session, incident_ids: Sequence[int]) -> dict[int, set[str]]:
@@ -132,22 +141,35 @@ def _evaluate(
                 }
             )
             continue
-        snapshot = snapshot_of(incident, settings)
-        evaluation = decide(
-            snapshot,
-            ctx,
-            now,
-            sent.get(incident.id, set()),
-            incident.last_evaluated_at,
-        )
-        statuses = evaluate(
-            snapshot.history,
-            snapshot.plan,
-            snapshot.calendar,
-            now,
-            hotline_ack_within=ctx.hotline_ack_within,
-            always_open=ctx.always_open,
-        )
+        try:
+            snapshot = snapshot_of(incident, settings)
+            evaluation = decide(
+                snapshot,
+                ctx,
+                now,
+                sent.get(incident.id, set()),
+                incident.last_evaluated_at,
+            )
+            statuses = evaluate(
+                snapshot.history,
+                snapshot.plan,
+                snapshot.calendar,
+                now,
+                hotline_ack_within=ctx.hotline_ack_within,
+                always_open=ctx.always_open,
+            )
+        except Exception as exc:  # one broken incident must not stop every escalation
+            summary.failed.append((incident.id, f"{type(exc).__name__}: {exc}"))
+            updates.append(
+                {
+                    "id": incident.id,
+                    "next_check_at": now + RETRY_FAILED,
+                    "last_evaluated_at": incident.last_evaluated_at,
+                    "due_at": getattr(incident, "due_at", None),
+                    "breached": bool(getattr(incident, "breached", False)),
+                }
+            )
+            continue
         for notice in evaluation.notices:
             rows.append((_new_row(incident, notice), None))
             decided.append(notice)
