@@ -216,6 +216,31 @@ class TestImpossibleValues:
             "plans.enterprise.targets.high.workaround",
         ]
 
+    def test_reference_problems_are_reported_with_schema_problems(self, tmp_path: Path) -> None:
+        # One round of check-config shows the schema problems and the unknown calendar names
+        # together (calendar c itself has a schema problem, so it is not built further).
+        text = (
+            'default_calendar = "ofice"\n'
+            + CAL
+            + 'holidays = { country = "XX" }\n'
+            + "hourz = 1\n"
+            + '[accounts.acme]\nname = "ACME"\nplan = "business"\ncalendar = "mars"\n'
+            + '[plans.business]\ncalendar = "c"\nrank = "high"\n'
+        )
+        found = sorted(problems(tmp_path, text))
+        assert found == [
+            "accounts.acme.calendar: unknown calendar 'mars'; defined: 24x7, c",
+            "calendars.c.hourz: unknown key",
+            "default_calendar: unknown calendar 'ofice'",
+            "plans.business.rank: Input should be a valid integer, unable to parse string as an "
+            "integer",
+        ]
+
+    def test_holiday_problem_alongside_a_schema_problem(self, tmp_path: Path) -> None:
+        text = CAL + 'holidays = { country = "XX" }\n[sla]\nack = "5m"\n'
+        found = sorted(problems(tmp_path, text))
+        assert [line.split(":")[0] for line in found] == ["calendars.c.holidays", "sla.ack"]
+
 
 class TestUnreadableFiles:
     def test_invalid_toml(self, tmp_path: Path) -> None:

@@ -153,13 +153,54 @@ def _pydantic_problems(source: str, exc: pydantic.ValidationError) -> list[str]:
     return problems
 
 
+def _calendar_problems_in_raw(source: str, data: dict[str, Any]) -> list[str]:
+    """Calendar problems the schema cannot see, looked for in a file the schema rejected.
+
+    Without this, a file with a misspelt key and an unknown holiday country or calendar name
+    would take two rounds of ``check-config`` to show both. Only values the schema accepted are
+    looked at (the rest is already reported); the messages are the ones ``build_settings`` uses.
+    """
+    problems: list[str] = []
+    raw = data.get("calendars")
+    raw_calendars: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    for name, table in raw_calendars.items():
+        if name == ALWAYS_OPEN:
+            continue
+        try:
+            cfg = CalendarConfig.model_validate(table)
+        except pydantic.ValidationError:
+            continue
+        try:
+            build_calendar(name, cfg)
+        except ValueError as exc:
+            problems.append(f"{source}: calendars.{name}{getattr(exc, 'key_suffix', '')}: {exc}")
+    names = {ALWAYS_OPEN, *raw_calendars}
+    defined = ", ".join(sorted(names))
+    for section in ("plans", "accounts", "people"):
+        entries = data.get(section)
+        if not isinstance(entries, dict):
+            continue
+        for key, entry in entries.items():
+            name = entry.get("calendar") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name not in names:
+                problems.append(
+                    f"{source}: {section}.{key}.calendar: unknown calendar {name!r}; "
+                    f"defined: {defined}"
+                )
+    default = data.get("default_calendar")
+    if isinstance(default, str) and default not in names:
+        problems.append(f"{source}: default_calendar: unknown calendar {default!r}")
+    return problems
+
+
 def build_settings(data: dict[str, Any], path: Path | None) -> Settings:
     """Validate parsed TOML ``data`` (from ``path``, for messages) into :class:`Settings`."""
     source = str(path) if path else "embedded defaults"
     try:
         parsed = ConfigFile.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise ConfigError(_pydantic_problems(source, exc)) from None
+        problems = _pydantic_problems(source, exc) + _calendar_problems_in_raw(source, data)
+        raise ConfigError(problems) from None
     problems: list[str] = []
 
     def problem(key: str, reason: str) -> None:
