@@ -7,7 +7,8 @@ One daemon serves the module, in this order (each test leaves it running for the
 2. a hotline page reaches Twilio within 5 s of the API call, repeats, and stops once
    acknowledged through the API;
 3. an incident created through the API escalates at 50/75/90 % and at the breach to the
-   expected people, channels and times (premium account, 16 s response target, 24x7);
+   expected people, channels and times (premium account, 16 s response target, 24x7); one
+   entered long after those thresholds gets a single catch-up level;
 4. SIGHUP with a broken config keeps it running (and sending); a fixed config reloads;
 5. SIGKILL while a Slack send is in flight, then a restart: nothing lost, and only the
    in-flight message sent twice;
@@ -22,7 +23,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -271,6 +272,48 @@ def test_escalations_reach_the_expected_people_at_the_expected_times(world: Worl
         ("lead-90", "lead", "slack", "sent"),
         ("team-50", "#support", "slack", "sent"),
     ]
+
+
+def test_an_incident_long_past_its_thresholds_gets_one_catch_up_level(world: World) -> None:
+    """What a restart after downtime does, without the downtime: an incident entered late,
+    ten minutes after opening, has passed 50/75/90 % and the breach of its 16 s target."""
+    opened = datetime.now(UTC) - timedelta(minutes=10)
+    status, _ = world.api(
+        "POST",
+        "/api/v1/incidents",
+        {
+            "id": "LATE-1",
+            "account": "acme",
+            "priority": "medium",
+            "title": "Reported late",
+            "opened_at": opened.isoformat(),
+        },
+    )
+    assert status == 201
+
+    def notes() -> list[dict]:
+        _, view = world.api("GET", "/api/v1/incidents/LATE-1")
+        return view["notifications"]  # type: ignore[index,no-any-return]
+
+    poll(
+        "the catch-up messages sent",
+        lambda: len([n for n in notes() if n["status"] == "sent"]) == 3,
+        timeout_s=15,
+        interval_s=0.1,
+    )
+    sent = sorted((n["step"], n["recipient"], n["stage"]) for n in notes() if n["status"] == "sent")
+    assert sent == [
+        ("breach-csm", "maria", "catchup"),
+        ("breach-manager", "manager", "catchup"),
+        ("breach-team", "#support", "catchup"),
+    ]
+    dropped = [n for n in notes() if n["status"] == "dropped"]
+    assert sorted(n["step"] for n in dropped) == ["csm-75", "lead-90", "lead-90", "team-50"]
+    assert all(n["drop_reason"].startswith("superseded by catch-up") for n in dropped)
+    posts = slack_texts(world, "LATE-1")
+    assert sorted(channel for _, channel, _, _ in posts) == ["C0SUPPORT", "D0MARIA"]
+    mails = [m.rcpt_tos for m in world.smtp.received if "LATE-1" in str(m.message["Subject"])]
+    assert mails == [["manager@example.com"]]
 
 
 # ---------------------------------------------------------------------------- 4. SIGHUP
