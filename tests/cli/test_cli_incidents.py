@@ -168,7 +168,8 @@ def test_list_is_the_queue_with_remaining_and_overdue_time(run: Cli) -> None:
     assert overdue["state"] == "breached" and overdue["overdue"] is True
     assert overdue["remaining"].startswith("-")
     text = run("incident", "list").stdout.splitlines()
-    assert text[0].startswith("V-1") and "response: OVERDUE 2d" in text[0]
-    assert "left" in text[1]
+    assert text[0].split()[:4] == ["ID", "ACCOUNT", "PLAN", "PRIORITY"]
+    assert text[1].startswith("V-1") and "response: OVERDUE 2d" in text[1]
+    assert "left" in text[2]
     run("incident", "resolve", "V-1")
     assert [v["id"] for v in run.json("incident", "list", "--state", "resolved")] == ["V-1"]

@@ -277,6 +277,7 @@ def register(cli: click.Group) -> None:
         if not views:
             click.echo(f"no {state if state != 'all' else ''} incidents".replace("  ", " "))
             return
+        click.echo(f"{'ID':<14} {'ACCOUNT':<12} {'PLAN':<10} {'PRIORITY':<8} {'TITLE':<40}  CLOCKS")
         for view in views:
             clocks = "; ".join(_clock_text(c) for c in view["clocks"] if c["state"] != "none")
             title = view["title"] if len(view["title"]) <= 40 else view["title"][:39] + "…"
