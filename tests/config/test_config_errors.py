@@ -91,6 +91,18 @@ class TestImpossibleValues:
         message = one(tmp_path, CAL + 'holidays = { country = "US", subdiv = "ZZ" }\n')
         assert message == "calendars.c.holidays: unknown subdivision 'ZZ' of holiday country 'US'"
 
+    def test_unknown_holiday_category(self, tmp_path: Path) -> None:
+        text = CAL + 'holidays = { country = "BG", categories = ["public", "bogus"] }\n'
+        assert one(tmp_path, text) == (
+            "calendars.c.holidays: unknown holiday category 'bogus' for 'BG'; "
+            "known: half_day, public, school"
+        )
+
+    def test_known_holiday_category_loads(self, tmp_path: Path) -> None:
+        path = tmp_path / "ok.toml"
+        path.write_text(CAL + 'holidays = { country = "BG", categories = ["public"] }\n')
+        assert "c" in load_config(path, {}).calendars
+
     @pytest.mark.parametrize(
         ("interval", "reason"),
         [

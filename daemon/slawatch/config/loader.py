@@ -318,6 +318,18 @@ def holiday_checker(
             ) from None
         raise ValueError(f"unknown subdivision {subdiv!r} of holiday country {country!r}") from None
     except Exception as exc:  # the package raises several types for bad subdiv/categories
+        if categories:
+            try:
+                known = holidays_lib.country_holidays(country, subdiv=subdiv).supported_categories
+            except Exception:  # pragma: no cover - the country itself was accepted above
+                known = ()
+            unknown = sorted(set(categories) - set(known))
+            if known and unknown:
+                raise ValueError(
+                    f"unknown holiday categor{'y' if len(unknown) == 1 else 'ies'} "
+                    f"{', '.join(map(repr, unknown))} for {country!r}; "
+                    f"known: {', '.join(sorted(known))}"
+                ) from None
         raise ValueError(str(exc)) from None
     return table.__contains__
 
