@@ -123,3 +123,22 @@ def test_two_processes_migrating_at_once_do_not_collide(empty_db_url: str) -> No
         proc.join(60)
     assert [p.exitcode for p in procs] == [0, 0]
     assert current_revision(Database(empty_db_url)) == head_revision()
+
+
+def test_upgrade_from_the_previous_revision(empty_db_url: str) -> None:
+    """A database at the revision before head, with data, upgrades to a schema that matches
+    the models and keeps every row."""
+    revisions = all_revisions()
+    assert len(revisions) >= 2, "only one revision: covered by the test above"
+    db = Database(empty_db_url)
+    upgrade(db, revisions[-2])
+    _seed(db, 0)
+    before, after = upgrade(db)
+    assert (before, after) == (revisions[-2], head_revision())
+    assert set(_counts(db).values()) == {1}
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    with db.read_session() as session:
+        incident = repo.find_incident(session, "T-0")
+        assert incident is not None and incident.status == "open"
+    db.dispose()
