@@ -29,6 +29,7 @@ from slawatch.core.calendar import (
     NaiveDatetimeError,
     parse_interval,
 )
+from slawatch.errors import SlawatchError
 
 SOFIA = ZoneInfo("Europe/Sofia")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -366,6 +367,9 @@ class TestEdges:
             cal.add(naive, timedelta(0))
         with pytest.raises(NaiveDatetimeError):
             cal.is_open(naive)
+        # Bad input for the CLI and API (SlawatchError) and a ValueError for Python callers.
+        assert issubclass(NaiveDatetimeError, SlawatchError)
+        assert issubclass(NaiveDatetimeError, ValueError)
 
     def test_elapsed_is_antisymmetric(self) -> None:
         cal = sofia()

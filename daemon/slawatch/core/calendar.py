@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from slawatch.errors import SlawatchError
+
 __all__ = [
     "WEEKDAYS",
     "BusinessCalendar",
@@ -51,8 +53,12 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _OFFSET_SECONDS: dict[timedelta, int] = {}
 
 
-class NaiveDatetimeError(ValueError):
-    """A datetime without a time zone was given where an instant is required."""
+class NaiveDatetimeError(SlawatchError, ValueError):
+    """A datetime without a time zone was given where an instant is required.
+
+    A :class:`~slawatch.errors.SlawatchError` (so the CLI and the API report it as bad input)
+    and a ``ValueError`` (what Python callers expect for a bad argument value).
+    """
 
 
 @dataclass(frozen=True, slots=True)
