@@ -11,14 +11,14 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def _item(key: str, **kw: object) -> outbox.NewNotification:
+    fields: dict[str, object] = {"next_attempt_at": NOW, **kw}
     return outbox.NewNotification(
         dedupe_key=key,
         kind="escalation",
         stage="warning",
         recipient="#support",
         channel="slack",
-        next_attempt_at=NOW,
-        **kw,  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]
     )
 
 
@@ -61,3 +61,39 @@ def test_empty_batch_inserts_nothing(db: Database) -> None:
     with db.session() as s:
         assert outbox.enqueue_batch(s, [], NOW) == {}
         assert outbox.count_by_status(s) == {}
+
+
+def test_claim_rows_takes_due_rows_urgent_first_and_marks_them_sending(db: Database) -> None:
+    later = NOW + timedelta(hours=1)
+    with db.session() as s:
+        outbox.enqueue_batch(
+            s,
+            [
+                (_item("first", payload={"k": "v"}), None),
+                (_item("held", not_before=later), None),
+                (_item("future", next_attempt_at=later), None),
+                (_item("page", urgent=True), None),
+                (_item("second"), None),
+            ],
+            NOW,
+        )
+    with db.session() as s:
+        rows = outbox.claim_rows(s, NOW, limit=2)
+        assert [(r.dedupe_key, r.attempts, r.urgent) for r in rows] == [
+            ("page", 1, True),
+            ("first", 1, False),
+        ]
+        assert set(outbox.CLAIM_COLUMNS) <= set(rows[0]._fields)
+    with db.session() as s:
+        assert [r.dedupe_key for r in outbox.claim_rows(s, NOW, limit=5)] == ["second"]
+        assert outbox.claim_rows(s, NOW, limit=5) == []
+        statuses = {r.dedupe_key: r.status for r in outbox.list_notifications(s)}
+    assert statuses == {
+        "first": "sending",
+        "held": "pending",
+        "future": "pending",
+        "page": "sending",
+        "second": "sending",
+    }
+    with db.session() as s:
+        assert [r.dedupe_key for r in outbox.claim_rows(s, later, limit=5)] == ["held", "future"]

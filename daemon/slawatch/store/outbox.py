@@ -19,11 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ClauseElement
 
 from slawatch.errors import ConflictError, NotFoundError
 from slawatch.store.models import Notification
@@ -228,6 +230,33 @@ CLAIM_COLUMNS = (
 )
 
 
+@cache
+def _claim_statements(for_update: bool) -> tuple[Any, Any]:
+    """:func:`claim_rows`'s two statements, built once with bind parameters: building and
+    cache-keying SQLAlchemy expressions costs more than running them, once per message."""
+    now: Any = bindparam("now")
+    query: Select[Any] = (
+        select(Notification.id)
+        .where(
+            Notification.status == "pending",
+            Notification.next_attempt_at <= now,
+            or_(Notification.not_before.is_(None), Notification.not_before <= now),
+        )
+        .order_by(Notification.urgent.desc(), Notification.next_attempt_at, Notification.id)
+        .limit(bindparam("limit"))
+    )
+    if for_update:
+        query = query.with_for_update(skip_locked=True)
+    table = cast(Table, Notification.__table__)
+    claim_stmt = (
+        update(table)
+        .where(table.c.id.in_(bindparam("ids", expanding=True)), table.c.status == "pending")
+        .values(status="sending", attempts=table.c.attempts + 1, updated_at=bindparam("now"))
+        .returning(*(table.c[name] for name in CLAIM_COLUMNS))
+    )
+    return query, claim_stmt
+
+
 def claim_rows(
     session: Session,
     now: datetime,
@@ -238,24 +267,14 @@ def claim_rows(
     """:func:`claim` returning plain rows (``CLAIM_COLUMNS``, ``attempts`` already incremented)
     from the ``UPDATE ... RETURNING`` itself: one statement fewer and no ORM objects, for the
     dispatcher's one-row-at-a-time loop. Same order and guarantees as :func:`claim`."""
-    query: Select[Any] = select(Notification.id).where(_due(now))
+    for_update = session.get_bind().dialect.name == "postgresql"
+    query, claim_stmt = _claim_statements(for_update)
     if channels is not None:
         query = query.where(Notification.channel.in_(list(channels)))
-    query = query.order_by(
-        Notification.urgent.desc(), Notification.next_attempt_at, Notification.id
-    ).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.execute(query).scalars())
+    ids = list(session.execute(query, {"now": now, "limit": limit}).scalars())
     if not ids:
         return []
-    table = cast(Table, Notification.__table__)
-    rows = session.execute(
-        update(table)
-        .where(table.c.id.in_(ids), table.c.status == "pending")
-        .values(status="sending", attempts=table.c.attempts + 1, updated_at=now)
-        .returning(*(table.c[name] for name in CLAIM_COLUMNS))
-    ).all()
+    rows = session.execute(claim_stmt, {"ids": ids, "now": now}).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
 
@@ -268,15 +287,38 @@ def next_due_at(session: Session) -> datetime | None:
     return pending
 
 
-def _set(session: Session, notification_id: int, now: datetime, **values: Any) -> None:
-    result = session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id)
-        .values(updated_at=now, **values)
-        .execution_options(synchronize_session="fetch")
+@cache
+def _set_statement(keys: tuple[str, ...]) -> Any:
+    """``UPDATE notifications SET <keys> WHERE id = :_id``, built once per set of columns."""
+    table = cast(Table, Notification.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values({key: bindparam(f"v_{key}") for key in keys})
     )
+
+
+def _set(session: Session, notification_id: int, now: datetime, **values: Any) -> None:
+    """Update one row with a prebuilt Core statement (the dispatcher does this for every
+    message; building an ORM UPDATE each time cost more than running it). Pending ORM changes
+    are flushed first and a loaded :class:`Notification` for the row is expired, so callers
+    holding one see the new values, as with the ORM's synchronisation."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    values = {"updated_at": now, **values}
+    if any(isinstance(value, ClauseElement) for value in values.values()):
+        table = cast(Table, Notification.__table__)
+        stmt: Any = update(table).where(table.c.id == notification_id).values(**values)
+        result = session.execute(stmt)
+    else:
+        keys = tuple(sorted(values))
+        params = {f"v_{key}": values[key] for key in keys}
+        result = session.execute(_set_statement(keys), {"_id": notification_id, **params})
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFoundError("notification", str(notification_id))
+    loaded = session.identity_map.get(session.identity_key(Notification, notification_id))
+    if loaded is not None:
+        session.expire(loaded)
 
 
 def mark_sent(

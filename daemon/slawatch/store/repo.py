@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
@@ -158,29 +159,46 @@ class IncidentView:
     events: list[EventView] = field(default_factory=list)
 
 
+@cache
+def _view_statements() -> tuple[Any, Any, Any]:
+    """The three selects of :func:`load_incident_views`, built once (``ids`` is expanding):
+    building and cache-keying the expressions costs more than running them for one incident."""
+    t = Incident.__table__.c
+    incidents = select(
+        t.id,
+        t.external_id,
+        t.account_id,
+        t.priority,
+        t.opened_priority,
+        t.via_hotline,
+        t.assignee,
+        t.opened_at,
+        t.plan,
+        t.status,
+        t.last_evaluated_at,
+        t.title,
+    ).where(t.id.in_(bindparam("ids", expanding=True)))
+    e = IncidentEventRow.__table__.c
+    events = (
+        select(e.incident_id, e.id, e.type, e.at, e.by, e.priority, e.text)
+        .where(e.incident_id.in_(bindparam("ids", expanding=True)))
+        .order_by(e.incident_id, e.at, e.id)
+    )
+    a = Account.__table__.c
+    accounts = select(a.id, a.name, a.csm, a.calendar, a.sla_overrides).where(
+        a.id.in_(bindparam("ids", expanding=True))
+    )
+    return incidents, events, accounts
+
+
 def load_incident_views(session: Session, ids: Sequence[int]) -> list[IncidentView]:
     """:func:`load_incidents` as plain values: three Core selects, in ``ids`` order."""
     if not ids:
         return []
     wanted = list(ids)
-    t = Incident.__table__.c
+    incidents, events, accounts = _view_statements()
     by_id: dict[int, IncidentView] = {}
-    for irow in session.execute(
-        select(
-            t.id,
-            t.external_id,
-            t.account_id,
-            t.priority,
-            t.opened_priority,
-            t.via_hotline,
-            t.assignee,
-            t.opened_at,
-            t.plan,
-            t.status,
-            t.last_evaluated_at,
-            t.title,
-        ).where(t.id.in_(wanted))
-    ):
+    for irow in session.execute(incidents, {"ids": wanted}):
         iid, external_id, account_id, priority, opened_priority, hotline, assignee = irow[:7]
         opened_at, plan, status, last_evaluated_at, title = irow[7:]
         by_id[iid] = IncidentView(
@@ -197,23 +215,12 @@ def load_incident_views(session: Session, ids: Sequence[int]) -> list[IncidentVi
             last_evaluated_at,
             title,
         )
-    e = IncidentEventRow.__table__.c
-    for incident_id, *event in session.execute(
-        select(e.incident_id, e.id, e.type, e.at, e.by, e.priority, e.text)
-        .where(e.incident_id.in_(wanted))
-        .order_by(e.incident_id, e.at, e.id)
-    ):
+    for incident_id, *event in session.execute(events, {"ids": wanted}):
         by_id[incident_id].events.append(EventView(*event))
-    a = Account.__table__.c
-    account_ids = {view.account_id for view in by_id.values()}
-    accounts = {
-        row[0]: AccountView(*row)
-        for row in session.execute(
-            select(a.id, a.name, a.csm, a.calendar, a.sla_overrides).where(a.id.in_(account_ids))
-        )
-    }
+    account_ids = sorted({view.account_id for view in by_id.values()})
+    found = {row[0]: AccountView(*row) for row in session.execute(accounts, {"ids": account_ids})}
     for view in by_id.values():
-        view.account = accounts.get(view.account_id)
+        view.account = found.get(view.account_id)
     return [by_id[i] for i in wanted if i in by_id]
 
 
@@ -258,14 +265,20 @@ def set_next_check(
     )
 
 
+@cache
+def _thread_ref_statement() -> Any:
+    return select(Thread.thread_ref).where(
+        Thread.incident_id == bindparam("incident_id"),
+        Thread.channel == bindparam("channel"),
+        Thread.address == bindparam("address"),
+    )
+
+
 def get_thread_ref(session: Session, incident_id: int, channel: str, address: str) -> str | None:
     """The Slack ``ts`` or email Message-ID earlier messages for this incident went to."""
     return session.execute(
-        select(Thread.thread_ref).where(
-            Thread.incident_id == incident_id,
-            Thread.channel == channel,
-            Thread.address == address,
-        )
+        _thread_ref_statement(),
+        {"incident_id": incident_id, "channel": channel, "address": address},
     ).scalar_one_or_none()
 
 
