@@ -286,3 +286,14 @@ def test_control_characters_in_path_ids_are_422_not_500(http: Served) -> None:
         json={"id": "X-1", "account": "a\u0000b", "priority": "high", "title": "t"},
     )
     assert (r.status_code, r.json()["field"]) == (422, "account")
+
+
+def test_an_unresolvable_token_secret_is_401(db: Database, sample_settings: Settings) -> None:
+    gen = serve(create_app(db, sample_settings, environ={}))  # $SLAWATCH_TEST_TOKEN unset
+    url = next(gen)
+    try:
+        r = httpx.get(f"{url}/api/v1/accounts", headers={"Authorization": "Bearer x"})
+        assert r.status_code == 401
+        assert "SLAWATCH_TEST_TOKEN" not in r.text
+    finally:
+        gen.close()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from fastapi import HTTPException, Request
 
 from slawatch.config.secrets import Secret, resolve_secret
+from slawatch.errors import SecretError
 
 
 class TokenCheck:
@@ -41,8 +42,12 @@ class TokenCheck:
         if scheme.lower() != "bearer" or not given.strip():
             raise _unauthorized("expected 'Authorization: Bearer <token>'")
         candidate = given.strip().encode("utf-8", "surrogateescape")
+        try:
+            tokens = self.tokens()
+        except SecretError:  # e.g. the variable vanished: refuse, and never say more
+            raise _unauthorized("no usable API token is configured") from None
         matched = False
-        for token in self.tokens():
+        for token in tokens:
             # Check every token (no early exit) so timing does not tell which one was close.
             matched |= hmac.compare_digest(candidate, token)
         if not matched:
