@@ -51,7 +51,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SlawatchError)
     async def _other(_: Request, exc: SlawatchError) -> JSONResponse:
-        return JSONResponse(error_body(str(exc)), status_code=400)
+        return JSONResponse(error_body(str(exc)), status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
