@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from e2e_harness import Daemon, NotifySocket, free_port, poll
+from e2e_harness import Daemon, Datagram, NotifySocket, free_port, poll
 
 from daemon_env import API_TOKEN, ENVIRON, IVAN_PHONE, write_config
 from fakes.slack import FakeSlack
@@ -64,8 +64,10 @@ class World:
     smtp: FakeSmtp
     notify: NotifySocket
     daemon: Daemon
-    #: (monotonic, wall) when the escalation incident was opened
-    esc_opened: tuple[float, datetime] | None = None
+    #: the first READY=1 datagram
+    ready: Datagram | None = None
+    #: (monotonic, wall) when the escalation incident ESC-1 was opened
+    esc_opened: tuple[float, datetime] = (0.0, datetime.min)
 
     def api(self, method: str, path: str, body: object = None) -> tuple[int, object]:
         return self.daemon.request(method, path, body, token=API_TOKEN)
@@ -101,6 +103,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         world = World(tmp, config, config.read_text(), slack, twilio, smtp, notify, daemon)  # type: ignore[arg-type]
         daemon.start()
         try:
+            world.ready = notify.wait_for("READY", "1", timeout_s=60, guard=daemon.check_alive)
+            daemon.wait_healthy()
+            # The escalation incident of test 3 starts now: its 16 s run while tests 1-2 go.
+            status, _ = world.api("PUT", "/api/v1/accounts/acme", ACCOUNT)
+            assert status in (200, 201)
+            opened = (time.monotonic(), datetime.now(UTC))
+            status, body = world.api(
+                "POST",
+                "/api/v1/incidents",
+                {
+                    "id": "ESC-1",
+                    "account": "acme",
+                    "priority": "medium",
+                    "title": "Reports time out",
+                    "opened_at": opened[1].isoformat(),
+                },
+            )
+            assert status == 201, body
+            world.esc_opened = opened
             yield world
         finally:
             daemon.stop()
@@ -122,27 +143,9 @@ def slack_texts(world: World, needle: str) -> list[tuple[float, str, str | None,
 
 # ------------------------------------------------------------------------------ 1. ready
 def test_ready_on_an_empty_database_with_status_and_watchdog(world: World) -> None:
-    ready = world.notify.wait_for("READY", "1", timeout_s=60, guard=world.daemon.check_alive)
+    ready = world.ready
+    assert ready is not None
     ready_s = ready.at - world.daemon.started_at
-    assert world.daemon.wait_healthy() >= 0
-    # The escalation incident of test 3 starts now, so its 16 s run while tests 2 and 3 go.
-    status, _ = world.api("PUT", "/api/v1/accounts/acme", ACCOUNT)
-    assert status in (200, 201)
-    opened = (time.monotonic(), datetime.now(UTC))
-    status, body = world.api(
-        "POST",
-        "/api/v1/incidents",
-        {
-            "id": "ESC-1",
-            "account": "acme",
-            "priority": "medium",
-            "title": "Reports time out",
-            "opened_at": opened[1].isoformat(),
-        },
-    )
-    assert status == 201, body
-    world.esc_opened = opened
-
     assert "STATUS" in ready.fields and "open incidents" in ready.fields["STATUS"]
     started = world.daemon.wait_event("started")
     startup_ms = started.data["startup_ms"]
@@ -152,7 +155,9 @@ def test_ready_on_an_empty_database_with_status_and_watchdog(world: World) -> No
         f"and start); the daemon's own start {startup_ms} ms; load average {load:.1f}"
     )
     assert started.data["open_incidents"] == 0 and started.data["accounts"] == 0
-    assert ready_s < 30  # the 2 s goal is measured and reported; see the module docstring
+    # The goal is 2 s; on the shared 2-core test machine the interpreter's imports
+    # alone take longer, so this only guards against a hang; the figures are printed.
+    assert ready_s < 30
     # Watchdog pings come while the scheduler progresses.
     poll(
         "two WATCHDOG=1 pings",
@@ -213,7 +218,6 @@ def test_hotline_page_within_5s_and_acknowledging_stops_pages(world: World) -> N
 
 # ------------------------------------------------------------------- 3. escalation times
 def test_escalations_reach_the_expected_people_at_the_expected_times(world: World) -> None:
-    assert world.esc_opened is not None, "the readiness test opens ESC-1"
     opened_mono, _ = world.esc_opened
 
     def mails() -> list[tuple[list[str], str]]:
