@@ -61,7 +61,7 @@ def test_first_run_is_immediate_then_every_interval(timer: Timer) -> None:
     started = time.monotonic()
     timer.start()
     wait_until(lambda: probe.runs >= 1, 2)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0
     wait_until(lambda: probe.runs >= 3, 3)
     assert timer.last_success("job") is not None
 
@@ -93,7 +93,7 @@ def test_a_wake_when_idle_runs_at_once(timer: Timer) -> None:
     woken = time.monotonic()
     timer.wake("job")
     wait_until(lambda: probe.runs == 1, 2)
-    assert time.monotonic() - woken < 1.0
+    assert time.monotonic() - woken < 2.0
     timer.wake("unknown-job")  # ignored
 
 
