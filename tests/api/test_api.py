@@ -297,3 +297,27 @@ def test_an_unresolvable_token_secret_is_401(db: Database, sample_settings: Sett
         assert "SLAWATCH_TEST_TOKEN" not in r.text
     finally:
         gen.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/accounts/x", b'{"name": "bad \\ud800", "plan": "standard"}', "name"),
+        (
+            "/api/v1/accounts/x",
+            b'{"name": "X", "plan": "standard", "emails": ["\\udfff@x.io"]}',
+            "emails[0]",
+        ),
+        (
+            "/api/v1/incidents",
+            b'{"id": "a\\ud800", "account": "acme", "priority": "high", "title": "t"}',
+            "id",
+        ),
+    ],
+)
+def test_lone_surrogates_are_refused(http: Served, path: str, body: bytes, field: str) -> None:
+    """JSON may escape a lone surrogate; no database can store one (a 500 before)."""
+    _account(http)
+    method = "PUT" if "accounts" in path else "POST"
+    r = http.api(method, path, content=body, headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["field"]) == (422, field), r.text

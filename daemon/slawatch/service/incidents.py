@@ -30,7 +30,7 @@ from slawatch.store.models import Incident, IncidentEventRow
 
 #: An account id: 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit.
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-EXTERNAL_ID = re.compile(r"^[^\s/\\?#%\x00-\x1f\x7f]{1,200}$")
+EXTERNAL_ID = re.compile(r"^[^\s/\\?#%\x00-\x1f\x7f\ud800-\udfff]{1,200}$")
 EVENT_TYPES = tuple(t.value for t in EventType)
 
 
@@ -61,7 +61,8 @@ class EventInput:
 #: Instants before this are refused: no helpdesk has such incidents, and the calendars' tables
 #: would have to be built for decades for nothing.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Control characters, and lone surrogates (valid JSON escapes that no database can store).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def check_instant(value: datetime, field: str) -> datetime:
@@ -81,7 +82,7 @@ def check_text(value: str, field: str, limit: int) -> str:
     if len(value) > limit:
         raise ValidationError(field, f"must be at most {limit} characters")
     if _CONTROL.search(value):
-        raise ValidationError(field, "must not contain control characters")
+        raise ValidationError(field, "must not contain control characters or lone surrogates")
     return value
 
 
