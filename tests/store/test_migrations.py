@@ -115,7 +115,7 @@ def _upgrade_in_process(url: str) -> None:
 
 
 def test_two_processes_migrating_at_once_do_not_collide(empty_db_url: str) -> None:
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # fork is unsafe with threads
     procs = [ctx.Process(target=_upgrade_in_process, args=(empty_db_url,)) for _ in range(2)]
     for proc in procs:
         proc.start()
