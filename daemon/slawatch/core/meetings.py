@@ -47,8 +47,10 @@ __all__ = [
     "STATES",
     "MeetingPeriod",
     "MeetingRules",
+    "MeetingStatus",
     "PlannedReminder",
     "Segment",
+    "all_states",
     "build_schedule",
     "cadence_months",
     "cadence_name",
@@ -57,6 +59,7 @@ __all__ = [
     "next_due",
     "overview",
     "planned_reminders",
+    "state_of",
 ]
 
 STATES = ("upcoming", "due", "overdue", "held", "missed")
