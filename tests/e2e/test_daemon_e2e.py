@@ -12,7 +12,8 @@ One daemon serves the module, in this order (each test leaves it running for the
 4. SIGHUP with a broken config keeps it running (and sending); a fixed config reloads;
 5. SIGKILL while a Slack send is in flight, then a restart: nothing lost, and only the
    in-flight message sent twice;
-6. SIGTERM with a send hanging: ``STOPPING=1`` and exit 0 within 10 s anyway.
+6. SIGTERM: the send in flight finishes, ``STOPPING=1``, exit 0; restarted, then SIGTERM with a
+   send hanging still exits 0 within 10 s, leaving that message for the next start.
 """
 
 from __future__ import annotations
@@ -446,6 +447,56 @@ def test_sigkill_during_a_send_loses_nothing_and_duplicates_only_the_in_flight_m
 
 
 # ---------------------------------------------------------------------------- 6. SIGTERM
+def page_states(world: World, key: str) -> list[tuple[str, str | None]]:
+    """(status, provider id) of the incident's pages, read from the SQLite file directly."""
+    with sqlite3.connect(world.tmp / "var" / "slawatch.db") as conn:
+        return conn.execute(
+            "SELECT n.status, n.provider_message_id FROM notifications n"
+            " JOIN incidents i ON i.id = n.incident_id"
+            " WHERE i.external_id = ? AND n.kind = 'page' ORDER BY n.id",
+            (key,),
+        ).fetchall()
+
+
+def test_sigterm_finishes_the_send_in_flight_then_exits_0(world: World) -> None:
+    daemon = world.daemon
+    assert daemon.alive()
+    world.twilio.slow(delay_s=1.0)  # Twilio answers the next request after a second
+    before = len(world.twilio.requests)
+    status, _ = world.api(
+        "POST",
+        "/api/v1/incidents",
+        {
+            "id": "HOT-4",
+            "account": "acme",
+            "priority": "high",
+            "title": "Down",
+            "via_hotline": True,
+        },
+    )
+    assert status == 201
+    poll("the page in flight", lambda: len(world.twilio.requests) > before, 10, 0.005)
+    sd_mark, mark = world.notify.mark(), daemon.log_mark()
+    started = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.proc is not None
+    code = daemon.proc.wait(30)
+    took = time.monotonic() - started
+    print(f"\nSIGTERM to exit with a 1 s send in flight: {took:.2f}s")
+    assert code == 0 and took < 10
+    assert world.notify.wait_for("STOPPING", "1", after=sd_mark, timeout_s=1)
+    assert not daemon.events("shutdown_timeout", after=mark)
+    # The send finished and was recorded before the exit.
+    assert page_states(world, "HOT-4") == [("sent", "SMslow")]
+
+    sd_mark = world.notify.mark()
+    daemon.start()
+    world.notify.wait_for("READY", "1", after=sd_mark, timeout_s=60, guard=daemon.check_alive)
+    daemon.wait_healthy()
+    status, _ = world.api("POST", "/api/v1/incidents/HOT-4/events", {"type": "resolved"})
+    assert status == 201
+
+
 def test_sigterm_stops_within_10s_even_with_a_send_hanging(world: World) -> None:
     daemon = world.daemon
     assert daemon.alive()
@@ -478,9 +529,4 @@ def test_sigterm_stops_within_10s_even_with_a_send_hanging(world: World) -> None
     assert daemon.events("shutdown_timeout", after=mark)
     assert daemon.events("stopped", after=mark)
     # The page is left in flight: the next start sends it again (at-least-once).
-    with sqlite3.connect(world.tmp / "var" / "slawatch.db") as conn:
-        states = conn.execute(
-            "SELECT n.status FROM notifications n JOIN incidents i ON i.id = n.incident_id"
-            " WHERE i.external_id = 'HOT-3' AND n.kind = 'page'"
-        ).fetchall()
-    assert states == [("sending",)]
+    assert page_states(world, "HOT-3") == [("sending", None)]
