@@ -10,7 +10,8 @@ Lifecycle:
 * **SIGHUP**: reload the configuration. A bad file is refused with its errors logged and the
   old configuration stays in force; a good one is swapped in and a full recompute runs.
 * **SIGTERM/SIGINT**: stop taking work (the API stops, the dispatcher finishes the message in
-  flight), ``STOPPING=1``, exit 0 within ``[daemon] shutdown_timeout`` plus the in-flight send.
+  flight), ``STOPPING=1``, exit 0 within ``[daemon] shutdown_timeout``; a send still waiting
+  on its provider by then is abandoned (its row stays ``sending`` and is sent again at start).
 
 The database is the source of truth: nothing that matters lives only in memory, so a crash or
 ``kill -9`` at any point loses nothing (see :mod:`slawatch.runtime.dispatch`).
