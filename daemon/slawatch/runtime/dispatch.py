@@ -6,7 +6,8 @@ For each due row, one at a time:
    sent is ever ``sending``, so a crash re-sends at most that one message after restart
    (``requeue_in_flight`` at start) and never another one twice;
 2. **re-check**: the notification must still apply (incident not resolved, page not
-   acknowledged, target clock not met), else it is ``dropped`` with the reason;
+   acknowledged, target clock not met; for a meeting reminder, no meeting recorded since),
+   else it is ``dropped`` with the reason;
 3. **rate limit**: per channel and per recipient token buckets; a row that must wait goes back
    to ``pending`` until its turn. SMS pages are urgent: claimed first and never held;
 4. **address and render**: the recipient's Slack id, email or phone, and the channel's
@@ -49,6 +50,7 @@ from slawatch.render.context import build_context
 from slawatch.render.renderer import Renderer
 from slawatch.senders.base import Sender
 from slawatch.service.evaluation import clocks_of, context_of
+from slawatch.service.reminders import reminder_still_applies
 from slawatch.store import outbox, repo
 from slawatch.store.db import Database
 from slawatch.store.models import Notification
@@ -217,6 +219,15 @@ class Dispatcher:
                 now,
                 covers=row.payload.get("covers"),
             )
+            if applies and row.incident_id is None:
+                applies, reason = reminder_still_applies(
+                    session,
+                    env.settings,
+                    stage=row.stage,
+                    account_id=row.account_id,
+                    payload=row.payload,
+                    now=now,
+                )
             if not applies:
                 outbox.mark_dropped(session, row.id, now, reason)
                 stats.dropped += 1
