@@ -167,8 +167,11 @@ class Daemon:
             hour=hour,
             minute=minute,
             timezone=str(settings.calendar(None).timezone),
+            start_now=False,
         )
-        self.timer.every(HOUSEKEEPING_JOB, self.housekeeping, daemon_cfg.housekeeping_interval)
+        self.timer.every(
+            HOUSEKEEPING_JOB, self.housekeeping, daemon_cfg.housekeeping_interval, start_now=False
+        )
         self.timer.start()
         if settings.file.api.enabled:
             self._start_api()
@@ -194,6 +197,10 @@ class Daemon:
             startup_ms=round((time.monotonic() - started) * 1000),
         )
         self.notifier.ready(self.status_line())
+        # The daily reminders catch up right after start, once the API and scan are up: doing
+        # it during start-up would only compete with them for the CPU and delay READY=1.
+        self.timer.wake(REMINDERS_JOB)
+        self.timer.wake(HOUSEKEEPING_JOB)
 
     def _current(self) -> tuple[Settings, PolicyContext]:
         loaded = self.loaded
