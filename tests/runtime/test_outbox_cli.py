@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import update
 
 from slawatch.cli.main import cli
 from slawatch.store import outbox
 from slawatch.store.db import Database
+from slawatch.store.models import Notification
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -50,6 +52,9 @@ class Outbox:
             )
             assert new_id is not None
             if status == "failed":
+                session.execute(
+                    update(Notification).where(Notification.id == new_id).values(attempts=8)
+                )
                 outbox.mark_failed(session, new_id, NOW, "channel_not_found")
             elif status == "sent":
                 outbox.mark_sent(
@@ -99,6 +104,9 @@ def test_retry_puts_a_failed_or_dropped_row_back_to_pending_now(box: Outbox) -> 
     for notification_id in (failed, dropped):
         status, next_attempt_at = box.status(notification_id)
         assert status == "pending" and next_attempt_at >= before
+    with box.db.read_session() as session:
+        # A fresh series of attempts, not one last try after max_attempts.
+        assert outbox.get(session, failed).attempts == 0
 
 
 def test_cancel_and_refusals_exit_2_without_changing_anything(box: Outbox) -> None:

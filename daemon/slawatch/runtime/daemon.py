@@ -58,6 +58,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _rates(settings: Settings) -> tuple[object, object]:
+    delivery = settings.file.delivery
+    return (dict(delivery.channel_rate_per_minute), dict(delivery.recipient_rate_per_minute))
+
+
 class Parts(Protocol):
     """What the composition root (:mod:`slawatch.wiring`) builds for the daemon.
 
@@ -373,10 +378,14 @@ class Daemon:
             )
             self.notifier.ready(self.status_line())
             return False
+        old_rates = _rates(self.loaded.settings)
         self.loaded = loaded
         self.intake.settings = loaded.settings
         self.dispatcher.env = env
-        self.dispatcher.limiter = self.parts.limiter(loaded.settings, time.monotonic())
+        if _rates(loaded.settings) != old_rates:
+            # Only new limits get new buckets: refilling them on every SIGHUP would let a burst
+            # through right after a reload.
+            self.dispatcher.limiter = self.parts.limiter(loaded.settings, time.monotonic())
         configure_logging(loaded.settings.file.logging.level, loaded.settings.file.logging.format)
         self.intake.sync_config_accounts()
         self._full_recompute.set()

@@ -447,6 +447,9 @@ def retry(session: Session, notification_id: int, now: datetime) -> Notification
     row.next_attempt_at = now
     row.not_before = None
     row.drop_reason = None
+    # A fresh series of attempts: a row that failed after [delivery] max_attempts would
+    # otherwise fail again at its first temporary error.
+    row.attempts = 0
     row.updated_at = now
     session.flush()
     return row
