@@ -24,7 +24,7 @@ import holidays as holidays_lib
 import pydantic
 
 from slawatch.config.schema import CalendarConfig, ConfigFile, PartialTargetRow, PlanConfig
-from slawatch.core.calendar import BusinessCalendar, parse_interval
+from slawatch.core.calendar import BusinessCalendar, Interval, parse_interval
 from slawatch.core.durations import Duration
 from slawatch.core.plans import BUILTIN_PLANS, CADENCE_MONTHS, Plan
 from slawatch.errors import ConfigError
@@ -181,10 +181,10 @@ def _calendar_problems_in_raw(source: str, data: dict[str, Any]) -> list[str]:
         if not isinstance(entries, dict):
             continue
         for key, entry in entries.items():
-            name = entry.get("calendar") if isinstance(entry, dict) else None
-            if isinstance(name, str) and name not in names:
+            ref = entry.get("calendar") if isinstance(entry, dict) else None
+            if isinstance(ref, str) and ref not in names:
                 problems.append(
-                    f"{source}: {section}.{key}.calendar: unknown calendar {name!r}; "
+                    f"{source}: {section}.{key}.calendar: unknown calendar {ref!r}; "
                     f"defined: {defined}"
                 )
     default = data.get("default_calendar")
@@ -199,8 +199,9 @@ def build_settings(data: dict[str, Any], path: Path | None) -> Settings:
     try:
         parsed = ConfigFile.model_validate(data)
     except pydantic.ValidationError as exc:
-        problems = _pydantic_problems(source, exc) + _calendar_problems_in_raw(source, data)
-        raise ConfigError(problems) from None
+        raise ConfigError(
+            _pydantic_problems(source, exc) + _calendar_problems_in_raw(source, data)
+        ) from None
     problems: list[str] = []
 
     def problem(key: str, reason: str) -> None:
@@ -216,7 +217,7 @@ def build_settings(data: dict[str, Any], path: Path | None) -> Settings:
         except ValueError as exc:
             problem(f"calendars.{name}{getattr(exc, 'key_suffix', '')}", str(exc))
 
-    default_calendar = parsed.default_calendar
+    default_calendar: str | None = parsed.default_calendar
     if default_calendar is None:
         user = [n for n in parsed.calendars if n != ALWAYS_OPEN]
         if len(user) > 1:
@@ -236,7 +237,7 @@ def build_settings(data: dict[str, Any], path: Path | None) -> Settings:
             problem(key, f"unknown person {name!r} (known: {known})")
 
     plans = {
-        name: apply_plan_config(plan, parsed.plans.get(name))
+        name: apply_plan_config(plan, parsed.plans.get(name))  # type: ignore[call-overload]
         for name, plan in BUILTIN_PLANS.items()
     }
     for name, plan_cfg in parsed.plans.items():
@@ -345,7 +346,9 @@ def build_calendar(name: str, cfg: CalendarConfig) -> BusinessCalendar:
         except ValueError as exc:
             exc.key_suffix = ".holidays"  # type: ignore[attr-defined]
             raise
-    weekly = {day: [parse_interval(i) for i in intervals] for day, intervals in cfg.hours.items()}
+    weekly: dict[str, list[Interval]] = {
+        day: [parse_interval(i) for i in intervals] for day, intervals in cfg.hours.items()
+    }
     open_hours = [parse_interval(i) for i in cfg.open_hours] if cfg.open_hours else None
     business_day = (
         timedelta(seconds=cfg.business_day.seconds) if cfg.business_day is not None else None
@@ -362,7 +365,7 @@ def build_calendar(name: str, cfg: CalendarConfig) -> BusinessCalendar:
     )
 
 
-def row_overrides(rows: Mapping[str, PartialTargetRow]) -> dict[str, dict[str, Duration | None]]:
+def row_overrides(rows: Mapping[Any, PartialTargetRow]) -> dict[str, dict[str, Duration | None]]:
     return {priority: row.cells() for priority, row in rows.items()}
 
 
