@@ -253,14 +253,16 @@ def generate(path: Path, incidents: int, due: int, seed: int) -> dict[str, Any]:
             .order_by(Incident.next_check_at, Incident.id)
             .limit(due)
         ).all()
-        now = first[-1][1]
+        boundary = first[-1][1]
+        assert boundary is not None
+        now = boundary
         chosen = [i for i, _ in first]
         ties = session.execute(
             update(Incident)
             .where(Incident.next_check_at <= now, Incident.id.not_in(chosen))
             .values(next_check_at=now + timedelta(microseconds=1))
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]
     db.dispose()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -510,11 +512,12 @@ def measure(mode: str, template: Path | None, now: datetime, work: Path) -> dict
     )
     if proc.returncode != 0:
         sys.exit(f"worker {mode} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def median(runs: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(r[key] for r in runs)
+    return float(statistics.median(r[key] for r in runs))
 
 
 def machine() -> list[str]:
