@@ -328,8 +328,13 @@ def _full(db: Any, settings: Any, ctx: Any, now: datetime) -> tuple[int, int]:
 
 
 def _warm(db: Any, settings: Any, ctx: Any, now: datetime) -> None:
+    """What a daemon that has run its start-up full recompute has warm: every calendar's table
+    over the incidents' span (opened up to 30 days ago, due up to months ahead) and the
+    statement cache; the work is rolled back."""
     from slawatch.service import escalation
 
+    for calendar in settings.calendars.values():
+        calendar.elapsed(now - timedelta(days=120), now + timedelta(days=400))
     with rolled_back(db) as session:
         escalation.evaluate_page(session, settings, ctx, now, after_id=50_000, limit=200)
 
