@@ -18,7 +18,7 @@ import click
 from slawatch.cli.common import config_option, fail, handle_errors, load_settings, parse_instant
 from slawatch.config.loader import Settings
 from slawatch.core.sla import ClockState, ClockStatus
-from slawatch.render import Renderer, build_context, example_context
+from slawatch.render import Renderer, example_context
 from slawatch.render.message import RenderedMessage
 from slawatch.render.sms import segments
 from slawatch.senders.base import CHANNELS, STAGES
@@ -37,18 +37,6 @@ def pick_target(statuses: tuple[ClockStatus, ...], wanted: str | None) -> ClockS
     return min(candidates, key=lambda s: (_URGENCY[s.state], s.due_at))
 
 
-def _person(settings: Settings, person_id: str | None) -> dict[str, Any] | None:
-    if person_id is None:
-        return None
-    person = settings.file.people.get(person_id)
-    if person is None:
-        return {"name": person_id, "timezone": None}
-    return {
-        "name": person.name or person_id,
-        "timezone": str(settings.calendar(person.calendar).timezone),
-    }
-
-
 def incident_context(
     settings: Settings,
     external_id: str,
@@ -58,9 +46,11 @@ def incident_context(
     target: str | None = None,
     recipient: str | None = None,
 ) -> dict[str, Any]:
-    """The context the daemon would build for ``external_id`` at ``now``."""
+    """The context the daemon would build for ``external_id`` at ``now`` (the same builder
+    the dispatcher uses); without ``target`` the most urgent clock is shown, without
+    ``recipient`` the account's CSM."""
     from slawatch.cli.db import open_database
-    from slawatch.core.oncall import oncall_at
+    from slawatch.runtime.context import incident_notification_context
     from slawatch.service.evaluation import clocks_of, context_of
     from slawatch.store import repo
 
@@ -69,45 +59,16 @@ def incident_context(
         with db.read_session() as session:
             incident = repo.get_incident(session, external_id)
             ictx = context_of(incident, settings)
-            statuses = clocks_of(ictx, settings, now)
-            state = ictx.history.state(now)
-            account = incident.account
-            people = settings.file.people
-
-            def name(pid: str | None) -> str | None:
-                found = people.get(pid) if pid else None
-                return (found.name or pid) if found is not None else pid
-
-            who = oncall_at(settings.file.oncall, now)
-            account_tz = str(ictx.calendar.timezone)
-            chosen = _person(settings, recipient or (account.csm if account else None))
-            if chosen is not None and chosen["timezone"] is None:
-                chosen["timezone"] = account_tz
-            return build_context(
+            chosen = pick_target(clocks_of(ictx, settings, now), target)
+            csm = incident.account.csm if incident.account is not None else None
+            return incident_notification_context(
+                settings,
                 stage,
-                now=now,
-                incident={
-                    "id": incident.external_id,
-                    "title": incident.title,
-                    "priority": state.priority,
-                    "via_hotline": incident.via_hotline,
-                    "assignee": incident.assignee,
-                    "opened_at": incident.opened_at,
-                    "acknowledged_by": state.acknowledged_by,
-                },
-                account={
-                    "id": account.id if account else incident.account_id,
-                    "name": account.name if account else incident.account_id,
-                    "plan": incident.plan,
-                    "csm": name(account.csm if account else None),
-                    "timezone": account_tz,
-                },
-                plan=ictx.plan,
-                status=pick_target(statuses, target),
-                recipient=chosen,
-                business_day=ictx.calendar.business_day,
-                oncall={"primary": name(who.primary), "secondary": name(who.secondary)},
-                incident_url=settings.file.links.incident_url,
+                incident,
+                ictx,
+                now,
+                target=chosen.target if chosen is not None else None,
+                recipient=recipient or csm,
             )
     finally:
         db.dispose()

@@ -41,15 +41,14 @@ from slawatch.core.delivery import (
     next_attempt,
     still_applies,
 )
-from slawatch.core.oncall import oncall_at
 from slawatch.core.policy import PolicyContext
 from slawatch.errors import DeliveryError
 from slawatch.obs.logging import get_logger, mask_phone
 from slawatch.obs.metrics import Metrics
-from slawatch.render.context import build_context
 from slawatch.render.renderer import Renderer
+from slawatch.runtime.context import account_notification_context, incident_notification_context
 from slawatch.senders.base import Sender
-from slawatch.service.evaluation import clocks_of, context_of
+from slawatch.service.evaluation import context_of
 from slawatch.service.reminders import reminder_still_applies
 from slawatch.store import outbox, repo
 from slawatch.store.db import Database
@@ -404,72 +403,22 @@ class Dispatcher:
         self, row: _RowSnapshot, incident: Any, ictx: Any, now: datetime
     ) -> dict[str, Any]:
         settings = self.env.settings
-        people = settings.file.people
-        person = people.get(row.recipient)
-        recipient_tz = None
-        if person is not None:
-            recipient_tz = str(settings.calendar(person.calendar).timezone)
-        who = oncall_at(settings.file.oncall, now)
-        oncall = {
-            "primary": _name(people, who.primary),
-            "secondary": _name(people, who.secondary),
-        }
-        recipient = {"name": person.name if person else row.recipient, "timezone": recipient_tz}
         if incident is None or ictx is None:
             account = None
             if row.account_id:
                 with self.db.read_session() as session:
-                    found = repo.find_account(session, row.account_id)
-                    if found is not None:
-                        cal = settings.calendar(found.calendar)
-                        account = {
-                            "id": found.id,
-                            "name": found.name,
-                            "plan": found.plan,
-                            "csm": _name(people, found.csm),
-                            "timezone": str(cal.timezone),
-                        }
-            return build_context(
-                row.stage,
-                now=now,
-                account=account,
-                plan=account["plan"] if account else None,
-                recipient=recipient,
-                oncall=oncall,
-                incident_url=settings.file.links.incident_url,
-                extra=row.payload,
+                    account = repo.find_account(session, row.account_id)
+            return account_notification_context(
+                settings, row.stage, account, now, recipient=row.recipient, extra=row.payload
             )
-        status = None
-        if row.target is not None:
-            status = next(
-                (s for s in clocks_of(ictx, settings, now) if s.target == row.target), None
-            )
-        state = ictx.history.state(now)
-        return build_context(
+        return incident_notification_context(
+            settings,
             row.stage,
-            now=now,
-            incident={
-                "id": incident.external_id,
-                "title": incident.title,
-                "priority": state.priority,
-                "via_hotline": incident.via_hotline,
-                "assignee": incident.assignee,
-                "opened_at": incident.opened_at,
-                "acknowledged_by": state.acknowledged_by,
-            },
-            account={
-                "id": incident.account.id,
-                "name": incident.account.name,
-                "plan": incident.plan,
-                "csm": _name(people, incident.account.csm),
-                "timezone": str(ictx.calendar.timezone),
-            },
-            plan=ictx.plan,
-            status=status,
-            recipient=recipient,
-            business_day=ictx.calendar.business_day,
-            oncall=oncall,
-            incident_url=settings.file.links.incident_url,
+            incident,
+            ictx,
+            now,
+            target=row.target,
+            recipient=row.recipient,
             extra={
                 "reason": row.payload.get("reason"),
                 "catchup": {
@@ -478,13 +427,6 @@ class Dispatcher:
                 },
             },
         )
-
-
-def _name(people: Mapping[str, Any], person_id: str | None) -> str | None:
-    if person_id is None:
-        return None
-    person = people.get(person_id)
-    return (person.name or person_id) if person is not None else person_id
 
 
 @dataclass(frozen=True)
