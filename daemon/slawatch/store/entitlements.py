@@ -72,17 +72,23 @@ def meetings_of(session: Session, account_id: str) -> list[Meeting]:
     )
 
 
-def meeting_dates(
-    session: Session, account_ids: Iterable[str] | None = None
+def _dates_by_account(
+    session: Session, model: type[Meeting] | type[Workshop], account_ids: Iterable[str] | None
 ) -> dict[str, list[date]]:
-    """Meeting dates per account (all accounts when ``account_ids`` is None), sorted."""
-    query = select(Meeting.account_id, Meeting.held_on).order_by(Meeting.held_on)
+    query = select(model.account_id, model.held_on).order_by(model.held_on)
     if account_ids is not None:
-        query = query.where(Meeting.account_id.in_(list(account_ids)))
+        query = query.where(model.account_id.in_(list(account_ids)))
     out: dict[str, list[date]] = defaultdict(list)
     for account_id, held_on in session.execute(query):
         out[account_id].append(held_on)
     return dict(out)
+
+
+def meeting_dates(
+    session: Session, account_ids: Iterable[str] | None = None
+) -> dict[str, list[date]]:
+    """Meeting dates per account (all accounts when ``account_ids`` is None), sorted."""
+    return _dates_by_account(session, Meeting, account_ids)
 
 
 def add_workshop(
@@ -109,13 +115,7 @@ def workshop_dates(
     session: Session, account_ids: Iterable[str] | None = None
 ) -> dict[str, list[date]]:
     """Workshop dates per account, sorted."""
-    query = select(Workshop.account_id, Workshop.held_on).order_by(Workshop.held_on)
-    if account_ids is not None:
-        query = query.where(Workshop.account_id.in_(list(account_ids)))
-    out: dict[str, list[date]] = defaultdict(list)
-    for account_id, held_on in session.execute(query):
-        out[account_id].append(held_on)
-    return dict(out)
+    return _dates_by_account(session, Workshop, account_ids)
 
 
 def add_entitlement_use(

@@ -58,9 +58,9 @@ class NewNotification:
     fallback_of: int | None = None
 
 
-def enqueue(session: Session, item: NewNotification, now: datetime) -> int | None:
-    """Insert ``item``; return its id, or ``None`` when its dedupe key already exists."""
-    values = {
+def _row_values(item: NewNotification, now: datetime, status: str = "pending") -> dict[str, Any]:
+    """The column values of a new outbox row for ``item``."""
+    return {
         "dedupe_key": item.dedupe_key,
         "kind": item.kind,
         "incident_id": item.incident_id,
@@ -73,7 +73,7 @@ def enqueue(session: Session, item: NewNotification, now: datetime) -> int | Non
         "channel": item.channel,
         "address": item.address,
         "urgent": item.urgent,
-        "status": "pending",
+        "status": status,
         "attempts": 0,
         "next_attempt_at": item.next_attempt_at,
         "not_before": item.not_before,
@@ -82,6 +82,11 @@ def enqueue(session: Session, item: NewNotification, now: datetime) -> int | Non
         "created_at": now,
         "updated_at": now,
     }
+
+
+def enqueue(session: Session, item: NewNotification, now: datetime) -> int | None:
+    """Insert ``item``; return its id, or ``None`` when its dedupe key already exists."""
+    values = _row_values(item, now)
     dialect = session.get_bind().dialect.name
     insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
@@ -115,27 +120,8 @@ def enqueue_batch(
         seen.add(item.dedupe_key)
         rows.append(
             {
-                "dedupe_key": item.dedupe_key,
-                "kind": item.kind,
-                "incident_id": item.incident_id,
-                "account_id": item.account_id,
-                "target": item.target,
-                "stage": item.stage,
-                "step": item.step,
-                "repetition": item.repetition,
-                "recipient": item.recipient,
-                "channel": item.channel,
-                "address": item.address,
-                "urgent": item.urgent,
-                "status": "pending" if reason is None else "dropped",
-                "attempts": 0,
-                "next_attempt_at": item.next_attempt_at,
-                "not_before": item.not_before,
-                "payload": dict(item.payload),
-                "fallback_of": item.fallback_of,
+                **_row_values(item, now, "pending" if reason is None else "dropped"),
                 "drop_reason": reason,
-                "created_at": now,
-                "updated_at": now,
             }
         )
     if not rows:
