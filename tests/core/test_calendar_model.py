@@ -189,7 +189,11 @@ CALENDARS = [
     CalendarSpec(
         "ny-split",
         "America/New_York",
-        {d: ["09:00-12:00", "13:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+        {
+            **{d: ["09:00-12:00", "13:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+            # Starts in the repeated autumn hour and ends in the spring gap (fold=0 for both).
+            "sun": ["01:30-02:30"],
+        },
         hot_spots=[
             datetime(2026, 3, 8, 7, tzinfo=UTC),
             datetime(2026, 11, 1, 6, tzinfo=UTC),
@@ -204,7 +208,8 @@ CALENDARS = [
             "wed": ["22:00-06:00"],
             "thu": ["22:00-06:00"],
             "fri": ["18:00-20:00", "22:00-06:00"],
-            "sat": ["23:00-05:00"],  # runs through the 03:00/04:00 DST change on Sundays
+            # Ends at 03:30 on Sunday: in the spring gap and in the repeated autumn hour.
+            "sat": ["23:00-03:30"],
             "sun": ["20:00-04:00"],
         },
         country="BG",
