@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 from slawatch.core.calendar import BusinessCalendar
 from slawatch.core.delivery import (
@@ -64,7 +64,7 @@ from slawatch.core.incident import IncidentHistory
 from slawatch.core.oncall import OncallLike, oncall_at
 from slawatch.core.paging import pages
 from slawatch.core.plans import PLAN_NAMES, PRIORITIES, TARGETS, Plan
-from slawatch.core.sla import ClockRun, clock_runs
+from slawatch.core.sla import ClockRun, ClockStatus, clock_runs, statuses_of
 
 __all__ = [
     "DEFAULT_RULES",
@@ -78,6 +78,7 @@ __all__ = [
     "Rule",
     "RuleLike",
     "Threshold",
+    "assess",
     "decide",
     "escalations",
     "parse_when",
@@ -208,6 +209,11 @@ class PolicyContext:
     page_repeat: timedelta = timedelta(minutes=5)
     catch_up_grace: timedelta = timedelta(minutes=5)
     always_open: BusinessCalendar = field(default_factory=BusinessCalendar.always_open)
+    #: Derived values memoised per context (applicable rules, rule amounts); a reload builds a
+    #: new context, so nothing stale survives it.
+    memo: dict[object, object] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @property
     def effective_rules(self) -> Sequence[RuleLike]:
@@ -349,37 +355,6 @@ def _describe(when: str, target: str, business_day: timedelta) -> str:
     return f"{target} target breached" + (f" {offset} ago" if offset != "0s" else "")
 
 
-def _threshold(
-    rule: RuleLike,
-    target: str,
-    calendar: BusinessCalendar,
-    duration: timedelta,
-    used: timedelta,
-    repeat_limit: int | None,
-) -> tuple[Threshold | None, timedelta | None]:
-    """The latest threshold of ``rule`` reached with ``used`` business time (if any), and the
-    amount of the next one (``None``: no further threshold)."""
-    spec = _rule_amount(rule.when, rule.repeat, duration, calendar.business_day)
-    if spec is None:
-        return None, None
-    amount, stage, repeat = spec
-    if amount > used + _EPSILON:
-        return None, amount
-    k = 0
-    following: timedelta | None = None
-    if repeat is not None:
-        k = max(0, int((used + _EPSILON - amount) / repeat))
-        if repeat_limit is not None:
-            k = min(k, repeat_limit)
-        if repeat_limit is None or k + 1 <= repeat_limit:
-            following = amount + repeat * (k + 1)
-        amount = amount + repeat * k
-    percent = amount / duration * 100 if duration else 100.0
-    if k:
-        stage = "overdue"
-    return Threshold(target, rule_step(rule), stage, k, amount, percent), following
-
-
 # ---------------------------------------------------------------------------- recipients
 @dataclass(frozen=True, slots=True)
 class _Resolved:
@@ -477,74 +452,144 @@ def escalations(
     Cost: one ``elapsed`` per running target, one ``add`` for its next threshold, and instants
     only for notices not sent yet, so re-evaluating an incident with everything sent is cheap.
     """
-    history = incident.history
-    state = history.state(now)
+    state = incident.history.state(now)
     if state.resolved:
         return [], [], None
-    priority = state.priority
-    runs = clock_runs(history, now)
+    runs = clock_runs(incident.history, now)
+    return _escalations(incident, ctx, now, sent_keys, repeat_limit, state.priority, runs, {}, {})
+
+
+#: One applicable rule, prepared once per (rules, target, priority, plan): the rule, its step id,
+#: the step as it appears in dedupe keys, and its index in ``ctx.effective_rules``.
+_Applicable = tuple[RuleLike, str, str, int]
+#: One (token, channel) of a rule resolved for an incident at ``now``: the token, the channel,
+#: the resolved recipient, the problem if undeliverable, and the dedupe key's tail.
+_Planned = tuple[str, str, _Resolved, str | None, str]
+
+
+def _applicable(ctx: PolicyContext, target: str, priority: str, plan: str) -> list[_Applicable]:
+    """The rules that apply to a target at a priority on a plan (memoised in ``ctx``)."""
+    key = ("rules", target, priority, plan)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = [
+            (rule, step, step.replace("|", "/"), index)
+            for index, rule in enumerate(ctx.effective_rules)
+            for step in (rule_step(rule),)
+            if target in rule.targets and priority in rule.priorities and plan in rule.plans
+        ]
+        ctx.memo[key] = found
+    return cast("list[_Applicable]", found)
+
+
+def _escalations(
+    incident: IncidentSnapshot,
+    ctx: PolicyContext,
+    now: datetime,
+    sent_keys: Set[str],
+    repeat_limit: int | None,
+    priority: str,
+    runs: Mapping[str, ClockRun],
+    used_by_target: dict[str, timedelta],
+    instants: dict[tuple[str, timedelta], datetime | None],
+) -> tuple[list[Notice], list[Notice], datetime | None]:
+    """:func:`escalations` on clock runs already replayed. Fills ``used_by_target`` (business
+    time used per running target) and ``instants`` (``_reach`` per (target, amount)) for a
+    caller that wants the SLA summary from the same computations."""
     due: list[Notice] = []
     undeliverable: list[Notice] = []
     upcoming: list[datetime] = []
-    lookups: _Lookups = ({}, {}, {})
+    lookups: _Lookups = ({}, {}, instants)
+    planned: dict[int, list[_Planned]] = {}
+    memo = ctx.memo
+    incident_part = incident.id.replace("|", "/")
+    plan_name = incident.plan.name
     for target in TARGETS:
         clock = _clock(incident, ctx, target, priority)
         run = runs[target]
         if clock is None or run.stopped_at is not None:
             continue
         calendar, duration = clock
+        business_day = calendar.business_day
         used = run.elapsed(calendar, now)
-        future: list[timedelta] = [duration] if duration > used + _EPSILON else []
-        for rule in ctx.effective_rules:
-            if (
-                target not in rule.targets
-                or priority not in rule.priorities
-                or incident.plan.name not in rule.plans
-            ):
+        used_by_target[target] = used
+        reached_by = used + _EPSILON
+        future: list[timedelta] = [duration] if duration > reached_by else []
+        head = f"{incident_part}|{target.replace('|', '/')}|"
+        for rule, step, step_part, index in _applicable(ctx, target, priority, plan_name):
+            amount_key = ("amount", index, duration, business_day)
+            cached = memo.get(amount_key, memo)
+            if cached is memo:
+                cached = memo[amount_key] = _rule_amount(
+                    rule.when, rule.repeat, duration, business_day
+                )
+            spec = cast("tuple[timedelta, str, timedelta | None] | None", cached)
+            if spec is None:
                 continue
-            reached, following = _threshold(rule, target, calendar, duration, used, repeat_limit)
-            if following is not None:
-                future.append(following)
-            if reached is None:
+            amount, stage, repeat = spec
+            if amount > reached_by:
+                future.append(amount)
                 continue
+            k = 0
+            if repeat is not None:
+                k = max(0, int((reached_by - amount) / repeat))
+                if repeat_limit is not None:
+                    k = min(k, repeat_limit)
+                if repeat_limit is None or k + 1 <= repeat_limit:
+                    future.append(amount + repeat * (k + 1))
+                amount = amount + repeat * k
+            entries = planned.get(index)
+            if entries is None:
+                entries = planned[index] = _plan_rule(incident, ctx, rule, now, lookups)
+            prefix = f"{head}{step_part}|{k}|"
+            pending = [entry for entry in entries if prefix + entry[4] not in sent_keys]
+            if not pending:
+                continue
+            threshold = Threshold(
+                target,
+                step,
+                "overdue" if k else stage,
+                k,
+                amount,
+                amount / duration * 100 if duration else 100.0,
+            )
             made, bad = _notices(
-                incident, ctx, rule, reached, run, calendar, duration, now, sent_keys, lookups
+                incident, ctx, rule, threshold, run, calendar, duration, now, pending, lookups
             )
             due.extend(made)
             undeliverable.extend(bad)
         if future:
-            at = _reach(run, calendar, min(future))
+            at = _reach_cached(instants, target, run, calendar, min(future))
             if at is not None:
                 upcoming.append(max(at, now + _EPSILON))
     return due, undeliverable, min(upcoming, default=None)
 
 
-def _notices(
+def _reach_cached(
+    instants: dict[tuple[str, timedelta], datetime | None],
+    target: str,
+    run: ClockRun,
+    calendar: BusinessCalendar,
+    amount: timedelta,
+) -> datetime | None:
+    key = (target, amount)
+    if key not in instants:
+        instants[key] = _reach(run, calendar, amount)
+    return instants[key]
+
+
+def _plan_rule(
     incident: IncidentSnapshot,
     ctx: PolicyContext,
     rule: RuleLike,
-    threshold: Threshold,
-    run: ClockRun,
-    calendar: BusinessCalendar,
-    duration: timedelta,
     now: datetime,
-    sent_keys: Set[str],
     lookups: _Lookups,
-) -> tuple[list[Notice], list[Notice]]:
-    """The unsent notices of one reached threshold, and the unsent undeliverable ones."""
-    pending: list[tuple[str, str, _Resolved, str | None]] = []  # token, channel, who, problem
+) -> list[_Planned]:
+    """Every (token, channel) a rule addresses for this incident at ``now``, resolved once per
+    evaluation (the same for each target and repetition), with its dedupe key's tail."""
+    entries: list[_Planned] = []
     seen: set[tuple[str, str]] = set()
     resolved_by_token, reachable, _ = lookups
-    # the dedupe key up to "recipient|channel", as slawatch.core.delivery.dedupe_key builds it
-    prefix = "|".join(
-        (
-            incident.id.replace("|", "/"),
-            threshold.target.replace("|", "/"),
-            threshold.step.replace("|", "/"),
-            str(threshold.repetition),
-            "",
-        )
-    )
     for token in rule.notify:
         resolved = resolved_by_token.get(token)
         if resolved is None:
@@ -568,25 +613,32 @@ def _notices(
                 if not ok:
                     problem = f"{recipient} cannot be reached by {channel}"
             who = (recipient or token).replace("|", "/")
-            if f"{prefix}{who}|{channel}" not in sent_keys:
-                pending.append((token, channel, resolved, problem))
-    if not pending:
-        return [], []
+            entries.append((token, channel, resolved, problem, f"{who}|{channel}"))
+    return entries
+
+
+def _notices(
+    incident: IncidentSnapshot,
+    ctx: PolicyContext,
+    rule: RuleLike,
+    threshold: Threshold,
+    run: ClockRun,
+    calendar: BusinessCalendar,
+    duration: timedelta,
+    now: datetime,
+    pending: Sequence[_Planned],
+    lookups: _Lookups,
+) -> tuple[list[Notice], list[Notice]]:
+    """The notices of one reached threshold for its unsent (token, channel) entries, and the
+    undeliverable ones among them."""
     instants = lookups[2]
-
-    def reach(amount: timedelta) -> datetime | None:
-        key = (threshold.target, amount)
-        if key not in instants:
-            instants[key] = _reach(run, calendar, amount)
-        return instants[key]
-
-    at = reach(threshold.amount) or now
-    due_at = reach(duration)
+    at = _reach_cached(instants, threshold.target, run, calendar, threshold.amount) or now
+    due_at = _reach_cached(instants, threshold.target, run, calendar, duration)
     description = threshold.describe(rule, calendar.business_day)
     due_text = f", due {due_at.isoformat()}" if due_at is not None else ""
     made: list[Notice] = []
     bad: list[Notice] = []
-    for token, channel, resolved, problem in pending:
+    for token, channel, resolved, problem, _ in pending:
         notice = Notice(
             incident=incident.id,
             target=threshold.target,
@@ -649,9 +701,74 @@ def decide(
     """
     if now.tzinfo is None:
         raise ValueError("decide needs an aware 'now'")
-    due, undeliverable, next_rule = escalations(
-        incident, ctx, now, sent_keys, repeat_limit=repeat_limit
+    state = incident.history.state(now)
+    if state.resolved:
+        escalated: tuple[list[Notice], list[Notice], datetime | None] = ([], [], None)
+    else:
+        runs = clock_runs(incident.history, now)
+        escalated = _escalations(
+            incident, ctx, now, sent_keys, repeat_limit, state.priority, runs, {}, {}
+        )
+    return _decided(incident, ctx, now, sent_keys, last_evaluated_at, page_until, escalated)
+
+
+def assess(
+    incident: IncidentSnapshot,
+    ctx: PolicyContext,
+    now: datetime,
+    sent_keys: Set[str] = frozenset(),
+    last_evaluated_at: datetime | None = None,
+) -> tuple[Evaluation, tuple[ClockStatus, ...]]:
+    """:func:`decide` and the SLA summary (:func:`slawatch.core.sla.evaluate` with the
+    context's hotline window and 24x7 calendar) in one pass: the history is replayed once and
+    the business time used and due instants the decision computed are reused for the summary.
+    Both results are exactly what the two functions return separately. Used by the scan."""
+    if now.tzinfo is None:
+        raise ValueError("decide needs an aware 'now'")
+    history = incident.history
+    state = history.state(now)
+    runs = clock_runs(history, now)
+    used: dict[str, timedelta] = {}
+    instants: dict[tuple[str, timedelta], datetime | None] = {}
+    if state.resolved:
+        escalated: tuple[list[Notice], list[Notice], datetime | None] = ([], [], None)
+    else:
+        escalated = _escalations(
+            incident, ctx, now, sent_keys, None, state.priority, runs, used, instants
+        )
+    evaluation = _decided(incident, ctx, now, sent_keys, last_evaluated_at, None, escalated)
+    # A running target's due instant, where the decision computed it: ``_reach`` equals
+    # ``instant_at`` for a clock that has not stopped and an amount that is not negative.
+    due: dict[str, datetime | None] = {}
+    for target in used:
+        clock = _clock(incident, ctx, target, state.priority)
+        if clock is not None and clock[1] >= timedelta(0) and (target, clock[1]) in instants:
+            due[target] = instants[(target, clock[1])]
+    statuses = statuses_of(
+        runs,
+        state.priority,
+        incident.plan,
+        incident.calendar,
+        now,
+        hotline_ack_within=ctx.hotline_ack_within,
+        always_open=ctx.always_open,
+        elapsed=used,
+        due=due,
     )
+    return evaluation, statuses
+
+
+def _decided(
+    incident: IncidentSnapshot,
+    ctx: PolicyContext,
+    now: datetime,
+    sent_keys: Set[str],
+    last_evaluated_at: datetime | None,
+    page_until: datetime | None,
+    escalated: tuple[list[Notice], list[Notice], datetime | None],
+) -> Evaluation:
+    """Catch-up selection, hotline pages and the next check, after the rule escalations."""
+    due, undeliverable, next_rule = escalated
     send, superseded = select_catch_up(due, now, ctx.catch_up_grace)
     if last_evaluated_at is not None and superseded:
         since = f" (last evaluated {last_evaluated_at.isoformat()})"

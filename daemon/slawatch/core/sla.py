@@ -19,7 +19,7 @@ States: ``running``, ``paused``, ``met``, ``breached`` (running and past due), `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -28,7 +28,7 @@ from slawatch.core.calendar import BusinessCalendar
 from slawatch.core.incident import EventType, IncidentHistory
 from slawatch.core.plans import TARGETS, Plan
 
-__all__ = ["ClockRun", "ClockState", "ClockStatus", "clock_runs", "evaluate"]
+__all__ = ["ClockRun", "ClockState", "ClockStatus", "clock_runs", "evaluate", "statuses_of"]
 
 
 class ClockState(StrEnum):
@@ -175,8 +175,39 @@ def evaluate(
     incident was opened; ``calendar`` is the account's (or the default) calendar.
     ``always_open`` is the 24x7 calendar used for ``immediate`` targets.
     """
-    priority = history.priority_at(now)
-    runs = clock_runs(history, now)
+    return statuses_of(
+        clock_runs(history, now),
+        history.priority_at(now),
+        plan,
+        calendar,
+        now,
+        hotline_ack_within=hotline_ack_within,
+        always_open=always_open,
+        targets=targets,
+    )
+
+
+def statuses_of(
+    runs: Mapping[str, ClockRun],
+    priority: str,
+    plan: Plan,
+    calendar: BusinessCalendar,
+    now: datetime,
+    *,
+    hotline_ack_within: timedelta,
+    always_open: BusinessCalendar | None = None,
+    targets: Sequence[str] = TARGETS,
+    elapsed: Mapping[str, timedelta] | None = None,
+    due: Mapping[str, datetime | None] | None = None,
+) -> tuple[ClockStatus, ...]:
+    """:func:`evaluate` from clock runs already replayed (``clock_runs(history, now)``) and the
+    priority at ``now``, so a caller that needs the runs too replays the history once.
+
+    ``elapsed`` and ``due`` may carry, per target, the business time used at ``now`` and the
+    due instant (``run.instant_at(clock, duration)``) that the caller already computed on the
+    same clock and duration as here; targets missing from them are computed. The result is
+    exactly :func:`evaluate`'s.
+    """
     result: list[ClockStatus] = []
     for target in targets:
         spec = plan.target(priority, target)
@@ -202,13 +233,15 @@ def evaluate(
         else:
             cal = calendar
             duration = spec.resolve(calendar.business_day)
-        elapsed = run.elapsed(cal, now)
-        due_at = run.instant_at(cal, duration)
+        used = elapsed.get(target) if elapsed is not None else None
+        if used is None:
+            used = run.elapsed(cal, now)
+        due_at = due[target] if due and target in due else run.instant_at(cal, duration)
         if run.stopped_at is not None:
             # A clock stopped before it used its whole target is met, even when the projected
             # due_at (counted on from the last pause) lies before the stop; otherwise it is met
             # only if it stopped at the instant the target ran out.
-            met = elapsed < duration or due_at is None or run.stopped_at <= due_at
+            met = used < duration or due_at is None or run.stopped_at <= due_at
             state = ClockState.MET if met else ClockState.MISSED
         elif due_at is not None and now > due_at:
             state = ClockState.BREACHED
@@ -216,15 +249,15 @@ def evaluate(
             state = ClockState.PAUSED
         else:
             state = ClockState.RUNNING
-        fraction = elapsed / duration if duration else 1.0
+        fraction = used / duration if duration else 1.0
         result.append(
             ClockStatus(
                 target=target,
                 state=state,
                 clock=cal.name,
                 duration=duration,
-                elapsed=elapsed,
-                remaining=duration - elapsed,
+                elapsed=used,
+                remaining=duration - used,
                 fraction=fraction,
                 due_at=due_at,
                 stopped_at=run.stopped_at,

@@ -6,7 +6,8 @@ incident), and intake (an incident created or changed through the API or the CLI
 at once, in the same transaction as the change). For each incident it:
 
 1. builds the core's view (history, plan in force at opening with account overrides, calendar);
-2. asks :func:`slawatch.core.policy.decide` what is due, passing every dedupe key already in
+2. asks :func:`slawatch.core.policy.assess` (``decide`` plus the SLA summary, from one replay
+   of the clocks) what is due, passing every dedupe key already in
    the outbox for the incident, so nothing is decided twice;
 3. enqueues the notices (a duplicate dedupe key is a no-op) and records the skipped ones as
    ``dropped`` with their reason (superseded by a catch-up, undeliverable);
@@ -30,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from slawatch.config.loader import Settings
 from slawatch.core.delivery import Notice
-from slawatch.core.policy import IncidentSnapshot, PolicyContext, decide
-from slawatch.core.sla import ClockState, evaluate
+from slawatch.core.policy import IncidentSnapshot, PolicyContext, assess
+from slawatch.core.sla import ClockState
 from slawatch.service.evaluation import context_of, earliest_due
 from slawatch.store import outbox, repo
 from slawatch.store.models import Incident, Notification
@@ -63,6 +64,7 @@ class EvaluationSummary:
 #: When an incident whose evaluation raised (a bug, a row this version cannot read) is tried
 #: again. Without it the incident stays the earliest due and every scan batch fails on it.
 RETRY_FAILED = timedelta(minutes=1)
+_NONE_SENT: frozenset[str] = frozenset()
 
 
 def sent_keys_by_incident(session: Session, incident_ids: Sequence[int]) -> dict[int, set[str]]:
@@ -125,8 +127,8 @@ def _evaluate(
     summary = EvaluationSummary()
     sent = sent_keys_by_incident(session, [i.id for i in incidents])
     rows: list[tuple[outbox.NewNotification, str | None]] = []
-    decided: list[Notice] = []
-    dropped: list[Notice] = []
+    decided: list[tuple[Notice, str]] = []
+    dropped: list[tuple[Notice, str]] = []
     updates: list[dict[str, Any]] = []
     for incident in incidents:
         summary.evaluated += 1
@@ -143,20 +145,13 @@ def _evaluate(
             continue
         try:
             snapshot = snapshot_of(incident, settings)
-            evaluation = decide(
+            # decide() and the SLA summary (sla.evaluate) in one replay of the clocks
+            evaluation, statuses = assess(
                 snapshot,
                 ctx,
                 now,
-                sent.get(incident.id, set()),
+                sent.get(incident.id, _NONE_SENT),
                 incident.last_evaluated_at,
-            )
-            statuses = evaluate(
-                snapshot.history,
-                snapshot.plan,
-                snapshot.calendar,
-                now,
-                hotline_ack_within=ctx.hotline_ack_within,
-                always_open=ctx.always_open,
             )
         except Exception as exc:  # one broken incident must not stop every escalation
             summary.failed.append((incident.id, f"{type(exc).__name__}: {exc}"))
@@ -171,11 +166,13 @@ def _evaluate(
             )
             continue
         for notice in evaluation.notices:
-            rows.append((_new_row(incident, notice), None))
-            decided.append(notice)
+            row = _new_row(incident, notice)
+            rows.append((row, None))
+            decided.append((notice, row.dedupe_key))
         for notice in evaluation.skipped:
-            rows.append((_new_row(incident, notice), notice.reason))
-            dropped.append(notice)
+            row = _new_row(incident, notice)
+            rows.append((row, notice.reason))
+            dropped.append((notice, row.dedupe_key))
         updates.append(
             {
                 "id": incident.id,
@@ -188,16 +185,14 @@ def _evaluate(
     # One bulk insert for the whole batch; a key already in the outbox is skipped.
     inserted = outbox.enqueue_batch(session, rows, now)
     counted: set[str] = set()  # a key repeated within the batch was inserted once
-    for notice in decided:
-        key = notice.dedupe_key
+    for notice, key in decided:
         new = key in inserted and key not in counted
         counted.add(key)
         if new:
             summary.enqueued += 1
             summary.urgent += int(notice.urgent)
         summary.decisions.append((notice, new))
-    for notice in dropped:
-        key = notice.dedupe_key
+    for _, key in dropped:
         if key in inserted and key not in counted:
             summary.skipped += 1
         counted.add(key)
