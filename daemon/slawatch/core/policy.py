@@ -501,6 +501,9 @@ def _escalations(
     upcoming: list[datetime] = []
     lookups: _Lookups = ({}, {}, instants)
     planned: dict[int, list[_Planned]] = {}
+    shared: dict[tuple[object, ...], list[_Planned]] | None = None
+    # everything of the incident that _resolve reads, besides the plan
+    recipient_facts = (incident.csm, incident.account, incident.assignee)
     memo = ctx.memo
     incident_part = incident.id.replace("|", "/")
     plan_name = incident.plan.name
@@ -540,7 +543,13 @@ def _escalations(
                 amount = amount + repeat * k
             entries = planned.get(index)
             if entries is None:
-                entries = planned[index] = _plan_rule(incident, ctx, rule, now, lookups)
+                if shared is None:
+                    shared = _recipients_at(ctx, now)
+                who_key = (index, plan_name, incident.plan.csm, *recipient_facts)
+                entries = shared.get(who_key)
+                if entries is None:
+                    entries = shared[who_key] = _plan_rule(incident, ctx, rule, now, lookups)
+                planned[index] = entries
             prefix = f"{head}{step_part}|{k}|"
             pending = [entry for entry in entries if prefix + entry[4] not in sent_keys]
             if not pending:
@@ -563,6 +572,18 @@ def _escalations(
             if at is not None:
                 upcoming.append(max(at, now + _EPSILON))
     return due, undeliverable, min(upcoming, default=None)
+
+
+def _recipients_at(ctx: PolicyContext, now: datetime) -> dict[tuple[object, ...], list[_Planned]]:
+    """Rule recipients resolved at ``now``, shared by every incident evaluated at that instant
+    (they depend on the rule, the plan, the CSM, account and assignee, and the on-call rota at
+    ``now``). Only the latest instant is kept, so the memo does not grow tick after tick."""
+    current = ctx.memo.get("recipients")
+    if isinstance(current, tuple) and current[0] == now:
+        return cast("dict[tuple[object, ...], list[_Planned]]", current[1])
+    fresh: dict[tuple[object, ...], list[_Planned]] = {}
+    ctx.memo["recipients"] = (now, fresh)
+    return fresh
 
 
 def _reach_cached(
