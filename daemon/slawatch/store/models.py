@@ -153,6 +153,10 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+        # the dispatcher's claim order (outbox.claim_rows): urgent first, then due time
+        Index(
+            "ix_notifications_status_urgent_next_attempt_at", "status", "urgent", "next_attempt_at"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -22,7 +22,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ClauseElement
@@ -216,23 +216,50 @@ CLAIM_COLUMNS = (
 )
 
 
+def _claim_due(now: Any) -> tuple[Any, ...]:
+    return (
+        Notification.status == "pending",
+        Notification.next_attempt_at <= now,
+        or_(Notification.not_before.is_(None), Notification.not_before <= now),
+    )
+
+
+def _claim_order(now: Any) -> Select[Any]:
+    """Due pending ids in claim order: urgent first, then ``next_attempt_at``, then id."""
+    return (
+        select(Notification.id)
+        .where(*_claim_due(now))
+        .order_by(Notification.urgent.desc(), Notification.next_attempt_at, Notification.id)
+        .limit(bindparam("limit"))
+    )
+
+
 @cache
 def _claim_statements(for_update: bool) -> tuple[Any, Any]:
     """:func:`claim_rows`'s two statements, built once with bind parameters: building and
     cache-keying SQLAlchemy expressions costs more than running them, once per message."""
     now: Any = bindparam("now")
-    query: Select[Any] = (
-        select(Notification.id)
-        .where(
-            Notification.status == "pending",
-            Notification.next_attempt_at <= now,
-            or_(Notification.not_before.is_(None), Notification.not_before <= now),
-        )
-        .order_by(Notification.urgent.desc(), Notification.next_attempt_at, Notification.id)
-        .limit(bindparam("limit"))
-    )
+    query: Select[Any]
     if for_update:
-        query = query.with_for_update(skip_locked=True)
+        query = _claim_order(now).with_for_update(skip_locked=True)
+    else:
+        # The same order, read from the (status, urgent, next_attempt_at) index: the first due
+        # rows of each urgency in index order, merged, instead of sorting every due pending row
+        # (SQLite's planner prefers the (status, next_attempt_at) range and sorts otherwise).
+        parts = [
+            select(Notification.id, Notification.urgent, Notification.next_attempt_at)
+            .where(*_claim_due(now), Notification.urgent == flag)
+            .order_by(Notification.next_attempt_at, Notification.id)
+            .limit(bindparam("limit"))
+            .subquery()
+            for flag in (True, False)
+        ]
+        merged = union_all(*(select(part) for part in parts)).subquery()
+        query = (
+            select(merged.c.id)
+            .order_by(merged.c.urgent.desc(), merged.c.next_attempt_at, merged.c.id)
+            .limit(bindparam("limit"))
+        )
     table = cast(Table, Notification.__table__)
     claim_stmt = (
         update(table)
@@ -256,7 +283,9 @@ def claim_rows(
     for_update = session.get_bind().dialect.name == "postgresql"
     query, claim_stmt = _claim_statements(for_update)
     if channels is not None:
-        query = query.where(Notification.channel.in_(list(channels)))
+        query = _claim_order(bindparam("now")).where(Notification.channel.in_(list(channels)))
+        if for_update:
+            query = query.with_for_update(skip_locked=True)
     ids = list(session.execute(query, {"now": now, "limit": limit}).scalars())
     if not ids:
         return []

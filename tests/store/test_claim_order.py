@@ -1,0 +1,97 @@
+"""``outbox.claim_rows`` (the dispatcher's claim) keeps :func:`outbox.claim`'s order while
+reading it from the ``(status, urgent, next_attempt_at)`` index instead of sorting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.dialects import sqlite
+
+from slawatch.store import outbox
+from slawatch.store.db import Database
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _item(key: str, *, urgent: bool, minutes: int, **kw: object) -> outbox.NewNotification:
+    return outbox.NewNotification(
+        dedupe_key=key,
+        kind="page" if urgent else "escalation",
+        stage="page" if urgent else "warning",
+        recipient="ivan",
+        channel="sms" if urgent else "slack",
+        next_attempt_at=NOW + timedelta(minutes=minutes),
+        urgent=urgent,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _seed(db: Database) -> None:
+    items = [
+        _item("n-late", urgent=False, minutes=-1),
+        _item("u-late", urgent=True, minutes=-2),
+        _item("n-early", urgent=False, minutes=-30),
+        _item("n-tie-a", urgent=False, minutes=-10),
+        _item("n-tie-b", urgent=False, minutes=-10),
+        _item("u-early", urgent=True, minutes=-20),
+        _item("u-future", urgent=True, minutes=5),
+        _item("n-future", urgent=False, minutes=1),
+        _item("n-held", urgent=False, minutes=-5, not_before=NOW + timedelta(hours=1)),
+        _item("n-released", urgent=False, minutes=-3, not_before=NOW - timedelta(minutes=3)),
+    ]
+    with db.session() as s:
+        outbox.enqueue_many(s, items, NOW)
+
+
+def test_claim_rows_one_at_a_time_follows_the_claim_order(db: Database) -> None:
+    _seed(db)
+    with db.session() as s:
+        expected = [n.dedupe_key for n in outbox.claim(s, NOW, limit=100)]
+        s.rollback()
+    assert expected == [
+        "u-early",
+        "u-late",
+        "n-early",
+        "n-tie-a",
+        "n-tie-b",
+        "n-released",
+        "n-late",
+    ]
+    got: list[str] = []
+    while True:
+        with db.session() as s:
+            rows = outbox.claim_rows(s, NOW, limit=1)
+        if not rows:
+            break
+        assert rows[0].attempts == 1
+        got.append(rows[0].dedupe_key)
+    assert got == expected
+
+
+def test_claim_rows_limit_and_channels(db: Database) -> None:
+    _seed(db)
+    with db.session() as s:
+        assert [r.dedupe_key for r in outbox.claim_rows(s, NOW, limit=3)] == [
+            "u-early",
+            "u-late",
+            "n-early",
+        ]
+        assert [r.dedupe_key for r in outbox.claim_rows(s, NOW, limit=10, channels=["sms"])] == []
+        rest = outbox.claim_rows(s, NOW, limit=10, channels=["slack"])
+        assert [r.dedupe_key for r in rest] == ["n-tie-a", "n-tie-b", "n-released", "n-late"]
+
+
+def test_sqlite_claim_reads_the_index_without_sorting_the_queue(db: Database) -> None:
+    if db.is_postgresql:
+        return
+    query, _ = outbox._claim_statements(False)
+    sql = str(query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": False}))
+    params = ["pending", "2026-11-26 12:00:00.000000", "2026-11-26 12:00:00.000000", 1, 0] * 2
+    params += [1, 0]
+    with db.engine.connect() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(params))]
+    searches = [p for p in plan if "SEARCH notifications" in p]
+    assert len(searches) == 2
+    assert all("ix_notifications_status_urgent_next_attempt_at" in p for p in searches)
+    # the only sort left is of the (at most 2 x limit) rows the two index reads return
+    assert not any("USE TEMP B-TREE" in p and "notifications" in p for p in plan)
