@@ -95,3 +95,17 @@ def test_sqlite_claim_reads_the_index_without_sorting_the_queue(db: Database) ->
     assert all("ix_notifications_status_urgent_next_attempt_at" in p for p in searches)
     # the only sort left is of the (at most 2 x limit) rows the two index reads return
     assert not any("USE TEMP B-TREE" in p and "notifications" in p for p in plan)
+
+
+def test_claim_id_claims_one_pending_row_once(db: Database) -> None:
+    _seed(db)
+    with db.session() as s:
+        (first,) = outbox.claim_rows(s, NOW, limit=1)
+    with db.session() as s:
+        future = next(n for n in outbox.list_notifications(s) if n.dedupe_key == "u-future").id
+        assert outbox.claim_id(s, future, NOW) is True
+        assert outbox.claim_id(s, future, NOW) is False  # already sending
+        assert outbox.claim_id(s, first.id, NOW) is False
+    with db.session() as s:
+        row = outbox.get(s, future)
+        assert (row.status, row.attempts) == ("sending", 1)

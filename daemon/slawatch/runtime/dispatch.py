@@ -2,9 +2,11 @@
 
 For each due row, one at a time:
 
-1. **claim**: ``pending -> sending`` in its own committed transaction. Only the row about to be
-   sent is ever ``sending``, so a crash re-sends at most that one message after restart
-   (``requeue_in_flight`` at start) and never another one twice;
+1. **claim**: ``pending -> sending``, committed before the send in one transaction with steps
+   2-4 (a re-check or rendering that raises rolls it back; the row is then claimed on its own
+   and retried). Only the row about to be sent is ever ``sending``, so a crash re-sends at
+   most that one message after restart (``requeue_in_flight`` at start) and never another
+   one twice;
 2. **re-check**: the notification must still apply (incident not resolved, page not
    acknowledged, target clock not met; for a meeting reminder, no meeting recorded since),
    else it is ``dropped`` with the reason;
@@ -121,14 +123,33 @@ class Dispatcher:
             if self.stopping.is_set():
                 break
             now = self.clock()
-            with self.db.session() as session:
-                claimed = outbox.claim_rows(session, now, limit=1)
-                row = claimed[0] if claimed else None
-                snapshot = _RowSnapshot.of(row) if row is not None else None
+            snapshot: _RowSnapshot | None = None
+            prepared: _Prepared | None = None
+            try:
+                # Claim, re-check and render in one transaction: the row is committed
+                # 'sending' (or dropped/held/failed) before the send, as with separate ones.
+                with self.db.session() as session:
+                    claimed = outbox.claim_rows(session, now, limit=1)
+                    row = claimed[0] if claimed else None
+                    snapshot = _RowSnapshot.of(row) if row is not None else None
+                    if snapshot is not None:
+                        prepared = self._prepare(session, snapshot, stats)
+            except Exception as exc:  # a bug in the re-check or rendering: retry the row
+                if snapshot is None:
+                    raise
+                # The transaction, claim included, was rolled back: claim the row again on
+                # its own, then record the retry (the state a separate claim would have left).
+                with self.db.session() as session:
+                    reclaimed = outbox.claim_id(session, snapshot.id, now)
+                if reclaimed:
+                    self._unexpected(snapshot, exc, stats)
+                continue
             if snapshot is None:
                 break
+            if prepared is None:
+                continue
             try:
-                self._deliver(snapshot, stats)
+                self._send(snapshot, prepared, stats)
             except Exception as exc:  # a bug outside the send: retry the row, go on with others
                 self._unexpected(snapshot, exc, stats)
         self._update_gauges()
@@ -194,7 +215,9 @@ class Dispatcher:
         self.metrics.set_outbox(counts.get("pending", 0) + counts.get("sending", 0), age)
 
     # ---------------------------------------------------------------------- one message
-    def _deliver(self, row: _RowSnapshot, stats: DispatchStats) -> None:
+    def _prepare(self, session: Any, row: _RowSnapshot, stats: DispatchStats) -> _Prepared | None:
+        """Re-check, rate-limit, address and render a claimed row in ``session``; ``None`` when
+        the row was dropped, held or failed here (recorded in ``session``)."""
         env = self.env
         now = self.clock()
         bound = log.bind(
@@ -205,63 +228,71 @@ class Dispatcher:
             channel=row.channel,
             recipient=row.recipient,
         )
-        with self.db.session() as session:
-            incident = None
-            if row.incident_id is not None:
-                loaded = repo.load_incident_views(session, [row.incident_id])
-                incident = loaded[0] if loaded else None
-            ictx = context_of(incident, env.settings) if incident is not None else None
-            applies, reason = still_applies(
-                row.stage,
-                row.target,
-                ictx.history if ictx is not None else None,
+        incident = None
+        if row.incident_id is not None:
+            loaded = repo.load_incident_views(session, [row.incident_id])
+            incident = loaded[0] if loaded else None
+        ictx = context_of(incident, env.settings) if incident is not None else None
+        applies, reason = still_applies(
+            row.stage,
+            row.target,
+            ictx.history if ictx is not None else None,
+            now,
+            covers=row.payload.get("covers"),
+        )
+        if applies and row.incident_id is None:
+            applies, reason = reminder_still_applies(
+                session,
+                env.settings,
+                stage=row.stage,
+                account_id=row.account_id,
+                payload=row.payload,
+                now=now,
+            )
+        if not applies:
+            outbox.mark_dropped(session, row.id, now, reason)
+            stats.dropped += 1
+            bound.info("notification_dropped", outcome="dropped", reason=reason)
+            self._record(row.channel, "dropped", None)
+            return None
+        wait_s = self.limiter.acquire(
+            row.channel, row.recipient, self.monotonic(), urgent=row.urgent
+        )
+        if wait_s > 0:
+            outbox.hold_until(session, row.id, now, now + timedelta(seconds=wait_s))
+            stats.held += 1
+            return None
+        address = row.address or address_for(row.recipient, row.channel, env.settings.file.people)
+        if not address:
+            self._fail(
+                session,
+                row,
                 now,
-                covers=row.payload.get("covers"),
+                f"{row.recipient} has no {row.channel} address in the configuration",
+                bound,
             )
-            if applies and row.incident_id is None:
-                applies, reason = reminder_still_applies(
-                    session,
-                    env.settings,
-                    stage=row.stage,
-                    account_id=row.account_id,
-                    payload=row.payload,
-                    now=now,
-                )
-            if not applies:
-                outbox.mark_dropped(session, row.id, now, reason)
-                stats.dropped += 1
-                bound.info("notification_dropped", outcome="dropped", reason=reason)
-                self._record(row.channel, "dropped", None)
-                return
-            wait_s = self.limiter.acquire(
-                row.channel, row.recipient, self.monotonic(), urgent=row.urgent
-            )
-            if wait_s > 0:
-                outbox.hold_until(session, row.id, now, now + timedelta(seconds=wait_s))
-                stats.held += 1
-                return
-            address = row.address or address_for(
-                row.recipient, row.channel, env.settings.file.people
-            )
-            if not address:
-                self._fail(
-                    session,
-                    row,
-                    now,
-                    f"{row.recipient} has no {row.channel} address in the configuration",
-                    bound,
-                )
-                stats.failed += 1
-                return
-            context = self._context(row, incident, ictx, now)
-            message = env.renderer.render(row.stage, row.channel, context).with_meta(
-                dedupe_key=row.dedupe_key, incident_id=row.incident_key
-            )
-            thread_ref = (
-                repo.get_thread_ref(session, row.incident_id, row.channel, address)
-                if row.incident_id is not None
-                else None
-            )
+            stats.failed += 1
+            return None
+        context = self._context(row, incident, ictx, now)
+        message = env.renderer.render(row.stage, row.channel, context).with_meta(
+            dedupe_key=row.dedupe_key, incident_id=row.incident_key
+        )
+        thread_ref = (
+            repo.get_thread_ref(session, row.incident_id, row.channel, address)
+            if row.incident_id is not None
+            else None
+        )
+        return _Prepared(bound, address, message, thread_ref)
+
+    def _send(self, row: _RowSnapshot, prepared: _Prepared, stats: DispatchStats) -> None:
+        """Send a prepared row and record the outcome in a transaction of its own."""
+        env = self.env
+        bound, address, message, thread_ref = (
+            prepared.bound,
+            prepared.address,
+            prepared.message,
+            prepared.thread_ref,
+        )
         sender = env.senders.get(row.channel)
         if sender is None:
             with self.db.session() as session:
@@ -427,6 +458,16 @@ class Dispatcher:
                 },
             },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A row ready to send: its log context, address, rendered message and thread reference."""
+
+    bound: Any
+    address: str
+    message: Any
+    thread_ref: str | None
 
 
 @dataclass(frozen=True)

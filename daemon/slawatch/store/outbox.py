@@ -294,6 +294,19 @@ def claim_rows(
     return [by_id[i] for i in ids if i in by_id]
 
 
+def claim_id(session: Session, notification_id: int, now: datetime) -> bool:
+    """Claim one given row as :func:`claim_rows` would (``pending -> sending``, ``attempts``
+    incremented); False when it is no longer pending. For the dispatcher, whose claim was
+    rolled back together with a re-check or rendering that raised."""
+    table = cast(Table, Notification.__table__)
+    result = session.execute(
+        update(table)
+        .where(table.c.id == notification_id, table.c.status == "pending")
+        .values(status="sending", attempts=table.c.attempts + 1, updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def next_due_at(session: Session) -> datetime | None:
     """The earliest instant a pending notification becomes sendable (to time a wake-up)."""
     pending = session.execute(
