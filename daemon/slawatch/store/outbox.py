@@ -270,6 +270,21 @@ def _claim_statements(for_update: bool) -> tuple[Any, Any]:
     return query, claim_stmt
 
 
+@cache
+def _claim_in_one() -> Any:
+    """The SQLite claim as one statement: :func:`_claim_statements`' ordered select as the
+    ``IN`` of its ``UPDATE``, returning ``next_attempt_at`` too so the rows can be put back in
+    claim order (``RETURNING`` has no order)."""
+    query, _ = _claim_statements(False)
+    table = cast(Table, Notification.__table__)
+    return (
+        update(table)
+        .where(table.c.id.in_(query.scalar_subquery()), table.c.status == "pending")
+        .values(status="sending", attempts=table.c.attempts + 1, updated_at=bindparam("now"))
+        .returning(*(table.c[name] for name in CLAIM_COLUMNS), table.c.next_attempt_at)
+    )
+
+
 def claim_rows(
     session: Session,
     now: datetime,
@@ -286,6 +301,11 @@ def claim_rows(
         query = _claim_order(bindparam("now")).where(Notification.channel.in_(list(channels)))
         if for_update:
             query = query.with_for_update(skip_locked=True)
+    if not for_update and channels is None:
+        # SQLite: select and claim in one UPDATE ... WHERE id IN (<ordered select>); the
+        # database holds the write lock for the whole statement, so no row is claimed twice.
+        claimed = session.execute(_claim_in_one(), {"now": now, "limit": limit})
+        return sorted(claimed, key=lambda row: (not row.urgent, row.next_attempt_at, row.id))
     ids = list(session.execute(query, {"now": now, "limit": limit}).scalars())
     if not ids:
         return []
