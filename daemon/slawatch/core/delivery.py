@@ -140,6 +140,9 @@ def dedupe_key(
         recipient,
         channel,
     )
+    joined = "|".join(parts)
+    if joined.count("|") == len(parts) - 1:  # no part holds a "|" (the usual case)
+        return joined
     return "|".join(part.replace("|", "/") for part in parts)
 
 

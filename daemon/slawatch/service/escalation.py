@@ -98,8 +98,10 @@ def snapshot_of(incident: Incident | IncidentView, settings: Settings) -> Incide
 
 
 def _new_row(incident: Incident | IncidentView, notice: Notice) -> outbox.NewNotification:
+    payload = notice.as_dict()
+    payload["incident_external_id"] = incident.external_id
     return outbox.NewNotification(
-        dedupe_key=notice.dedupe_key,
+        dedupe_key=str(payload["dedupe_key"]),
         kind="page" if notice.urgent else notice.kind,
         stage=notice.stage,
         recipient=notice.recipient,
@@ -112,7 +114,7 @@ def _new_row(incident: Incident | IncidentView, notice: Notice) -> outbox.NewNot
         repetition=notice.repetition,
         urgent=notice.urgent,
         not_before=notice.not_before,
-        payload={**notice.as_dict(), "incident_external_id": incident.external_id},
+        payload=payload,
     )
 
 
