@@ -482,6 +482,33 @@ def _applicable(ctx: PolicyContext, target: str, priority: str, plan: str) -> li
     return cast("list[_Applicable]", found)
 
 
+#: One rule that can fire on a target of a given length: ``_Applicable`` plus the rule's
+#: ``_rule_amount`` (amount, stage, repeat step).
+_RuleThreshold = tuple[RuleLike, str, str, int, timedelta, str, timedelta | None]
+
+
+def _thresholds(
+    ctx: PolicyContext,
+    target: str,
+    priority: str,
+    plan: str,
+    duration: timedelta,
+    business_day: timedelta,
+) -> list[_RuleThreshold]:
+    """The applicable rules of a target with their amounts, in rule order, without those that
+    can never fire (memoised in ``ctx``: few combinations exist)."""
+    key = ("thresholds", target, priority, plan, duration, business_day)
+    found = ctx.memo.get(key)
+    if found is None:
+        built: list[_RuleThreshold] = []
+        for rule, step, step_part, index in _applicable(ctx, target, priority, plan):
+            spec = _rule_amount(rule.when, rule.repeat, duration, business_day)
+            if spec is not None:
+                built.append((rule, step, step_part, index, *spec))
+        found = ctx.memo[key] = built
+    return cast("list[_RuleThreshold]", found)
+
+
 def _escalations(
     incident: IncidentSnapshot,
     ctx: PolicyContext,
@@ -504,7 +531,6 @@ def _escalations(
     shared: dict[tuple[object, ...], list[_Planned]] | None = None
     # everything of the incident that _resolve reads, besides the plan
     recipient_facts = (incident.csm, incident.account, incident.assignee)
-    memo = ctx.memo
     incident_part = incident.id.replace("|", "/")
     plan_name = incident.plan.name
     for target in TARGETS:
@@ -519,17 +545,9 @@ def _escalations(
         reached_by = used + _EPSILON
         future: list[timedelta] = [duration] if duration > reached_by else []
         head = f"{incident_part}|{target.replace('|', '/')}|"
-        for rule, step, step_part, index in _applicable(ctx, target, priority, plan_name):
-            amount_key = ("amount", index, duration, business_day)
-            cached = memo.get(amount_key, memo)
-            if cached is memo:
-                cached = memo[amount_key] = _rule_amount(
-                    rule.when, rule.repeat, duration, business_day
-                )
-            spec = cast("tuple[timedelta, str, timedelta | None] | None", cached)
-            if spec is None:
-                continue
-            amount, stage, repeat = spec
+        for rule, step, step_part, index, amount, stage, repeat in _thresholds(
+            ctx, target, priority, plan_name, duration, business_day
+        ):
             if amount > reached_by:
                 future.append(amount)
                 continue
