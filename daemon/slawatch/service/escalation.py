@@ -24,16 +24,24 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from slawatch.config.loader import Settings
+from slawatch.core.calendar import BusinessCalendar
 from slawatch.core.delivery import Notice
+from slawatch.core.plans import Plan
 from slawatch.core.policy import IncidentSnapshot, PolicyContext, assess
 from slawatch.core.sla import ClockState
-from slawatch.service.evaluation import context_of, earliest_due
+from slawatch.service.evaluation import (
+    calendar_for,
+    context_of,
+    earliest_due,
+    history_of,
+    plan_for,
+)
 from slawatch.store import outbox, repo
 from slawatch.store.models import Incident, Notification
 from slawatch.store.repo import IncidentView
@@ -97,6 +105,56 @@ def snapshot_of(incident: Incident | IncidentView, settings: Settings) -> Incide
     )
 
 
+#: Plan in force (with the account's overrides) and calendar, per plan name, account calendar
+#: and overrides: the same for every incident of an account, and for accounts alike.
+_PlanCache = dict[tuple[object, ...], tuple[Plan, BusinessCalendar]]
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable copy of a JSON value (the account's ``sla_overrides``)."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _plan_cache(ctx: PolicyContext, settings: Settings) -> _PlanCache:
+    """The plan cache for ``settings``, kept in the policy context's memo (both are rebuilt on
+    a reload); a different settings object starts a fresh one."""
+    held = ctx.memo.get("plans")
+    if isinstance(held, tuple) and held[0] is settings:
+        return cast(_PlanCache, held[1])
+    fresh: _PlanCache = {}
+    ctx.memo["plans"] = (settings, fresh)
+    return fresh
+
+
+def _snapshot(
+    incident: Incident | IncidentView, settings: Settings, plans: _PlanCache
+) -> IncidentSnapshot:
+    """:func:`snapshot_of`, with the plan and calendar looked up in ``plans``."""
+    account = incident.account
+    key: tuple[object, ...] = (
+        (incident.plan, None, None)
+        if account is None
+        else (incident.plan, account.calendar, _frozen(account.sla_overrides))
+    )
+    found = plans.get(key)
+    if found is None:
+        plan = plan_for(settings, incident.plan, account)
+        found = plans[key] = (plan, calendar_for(settings, plan, account))
+    return IncidentSnapshot(
+        id=str(incident.id),
+        history=history_of(incident),
+        plan=found[0],
+        calendar=found[1],
+        account=incident.account_id,
+        csm=account.csm if account is not None else None,
+        assignee=incident.assignee,
+    )
+
+
 def _new_row(incident: Incident | IncidentView, notice: Notice) -> outbox.NewNotification:
     payload = notice.as_dict()
     payload["incident_external_id"] = incident.external_id
@@ -132,6 +190,7 @@ def _evaluate(
     decided: list[tuple[Notice, str]] = []
     dropped: list[tuple[Notice, str]] = []
     updates: list[dict[str, Any]] = []
+    plans = _plan_cache(ctx, settings)
     for incident in incidents:
         summary.evaluated += 1
         if incident.status != "open":
@@ -146,7 +205,7 @@ def _evaluate(
             )
             continue
         try:
-            snapshot = snapshot_of(incident, settings)
+            snapshot = _snapshot(incident, settings, plans)
             # decide() and the SLA summary (sla.evaluate) in one replay of the clocks
             evaluation, statuses = assess(
                 snapshot,
