@@ -109,3 +109,25 @@ def test_claim_id_claims_one_pending_row_once(db: Database) -> None:
     with db.session() as s:
         row = outbox.get(s, future)
         assert (row.status, row.attempts) == ("sending", 1)
+
+
+def test_sqlite_open_incident_pages_read_the_status_id_index(db: Database) -> None:
+    """The full recompute's pages (``repo.open_incident_ids``) read the (status, id) index in
+    order instead of every open incident and a sort."""
+    if db.is_postgresql:
+        return
+    from sqlalchemy import select
+
+    from slawatch.store.models import Incident
+
+    query = (
+        select(Incident.id)
+        .where(Incident.status == "open", Incident.id > 10)
+        .order_by(Incident.id)
+        .limit(500)
+    )
+    sql = str(query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    with db.engine.connect() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+    assert any("ix_incidents_status_id" in p for p in plan), plan
+    assert not any("TEMP B-TREE" in p for p in plan), plan

@@ -91,7 +91,11 @@ class Incident(Base):
     """
 
     __tablename__ = "incidents"
-    __table_args__ = (Index("ix_incidents_status_next_check_at", "status", "next_check_at"),)
+    __table_args__ = (
+        Index("ix_incidents_status_next_check_at", "status", "next_check_at"),
+        # the full recompute's pages of open incidents in id order (repo.open_incident_ids)
+        Index("ix_incidents_status_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(200), unique=True)
