@@ -50,6 +50,8 @@ SCAN_JOB = "sla-scan"
 DISPATCH_JOB = "outbox-dispatch"
 REMINDERS_JOB = "daily-reminders"
 HOUSEKEEPING_JOB = "housekeeping"
+#: Seconds between two refreshes of the sd_notify STATUS line and the incident gauges.
+STATUS_EVERY_S = 15.0
 #: Incidents evaluated per transaction in a scan or a full recompute.
 BATCH = 500
 
@@ -111,6 +113,7 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._full_recompute = threading.Event()
+        self._status_at = float("-inf")
         self._api_server: Any = None
         self._api_thread: threading.Thread | None = None
         #: True when :meth:`shutdown` gave up waiting for a job: exit at once (``os._exit``).
@@ -303,7 +306,11 @@ class Daemon:
         if total.enqueued:
             self.wake_dispatch()
         self._schedule_next_scan()
-        self.notifier.status(self.status_line())
+        # The STATUS line and the due/breached gauges cost two grouped queries over every open
+        # incident; the scan is woken by each API change, so refresh them at most every 15 s.
+        if full or time.monotonic() - self._status_at >= STATUS_EVERY_S:
+            self._status_at = time.monotonic()
+            self.notifier.status(self.status_line())
 
     def _schedule_next_scan(self) -> None:
         """Wake the scan exactly at the earliest stored ``next_check_at`` if that comes before
