@@ -80,12 +80,52 @@ class IncidentHistory:
         return tuple(e for e in self.events if e.at <= now)
 
     def state(self, now: datetime | None = None) -> IncidentState:
-        """Replay the history (up to ``now`` when given) without validating it."""
-        events = self.events if now is None else self.up_to(now)
-        state = IncidentState(priority=self.priority)
-        for event in events:
-            state = _apply(state, event)
-        return state
+        """Replay the history (up to ``now`` when given) without validating it.
+
+        The same transitions as :func:`_apply` (the validator's step), kept in local variables:
+        the scan replays every open incident's history, and a new frozen state per event cost
+        more than the rest of the replay.
+        """
+        if not self.events:
+            return IncidentState(self.priority)
+        priority = self.priority
+        resolved = paused = False
+        responded_at: datetime | None = None
+        workaround_at: datetime | None = None
+        resolved_at: datetime | None = None
+        acknowledged_at: datetime | None = None
+        acknowledged_by: str | None = None
+        for event in self.events:
+            at = event.at
+            if now is not None and at > now:
+                continue
+            kind = event.type
+            if kind is EventType.RESPONDED:
+                responded_at = responded_at or at
+            elif kind is EventType.WORKAROUND:
+                workaround_at = workaround_at or at
+            elif kind is EventType.RESOLVED:
+                resolved, paused, resolved_at = True, False, at
+            elif kind is EventType.REOPENED:
+                resolved, resolved_at = False, None
+            elif kind is EventType.PAUSED:
+                paused = True
+            elif kind is EventType.RESUMED:
+                paused = False
+            elif kind is EventType.PRIORITY_CHANGED:
+                priority = event.priority or priority
+            elif kind is EventType.ACKNOWLEDGED and not acknowledged_at:
+                acknowledged_at, acknowledged_by = at, event.by
+        return IncidentState(
+            priority,
+            resolved,
+            paused,
+            responded_at,
+            workaround_at,
+            resolved_at,
+            acknowledged_at,
+            acknowledged_by,
+        )
 
     def priority_at(self, now: datetime) -> str:
         """The priority that applies at ``now``: the last change wins, for the whole history."""

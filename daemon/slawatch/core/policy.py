@@ -64,7 +64,7 @@ from slawatch.core.incident import IncidentHistory
 from slawatch.core.oncall import OncallLike, oncall_at
 from slawatch.core.paging import pages
 from slawatch.core.plans import PLAN_NAMES, PRIORITIES, TARGETS, Plan
-from slawatch.core.sla import ClockRun, ClockStatus, clock_runs, statuses_of
+from slawatch.core.sla import ClockRun, clock_runs, summary_of
 
 __all__ = [
     "DEFAULT_RULES",
@@ -313,12 +313,38 @@ def _reach(run: ClockRun, calendar: BusinessCalendar, amount: timedelta) -> date
 def _clock(
     incident: IncidentSnapshot, ctx: PolicyContext, target: str, priority: str
 ) -> tuple[BusinessCalendar, timedelta] | None:
-    spec = incident.plan.target(priority, target)
-    if spec is None:
-        return None
-    if spec.immediate:
-        return ctx.always_open, ctx.hotline_ack_within
-    return incident.calendar, spec.resolve(incident.calendar.business_day)
+    """The calendar a target's clock counts on and its length (``None``: no target)."""
+    return _clocks(incident, ctx, priority)[target]
+
+
+_Clocks = dict[str, tuple[BusinessCalendar, timedelta] | None]
+#: Entries of the per-context clock memo before it is emptied (plans with account overrides
+#: are new objects for each incident that intake evaluates; the scan reuses a few).
+_CLOCK_MEMO_LIMIT = 4096
+
+
+def _clocks(incident: IncidentSnapshot, ctx: PolicyContext, priority: str) -> _Clocks:
+    """:func:`_clock` of every target, memoised in ``ctx`` per (plan, calendar, priority)
+    object identity; the entry holds the plan and calendar, so their ids stay theirs."""
+    plan, calendar = incident.plan, incident.calendar
+    memo = ctx.memo.get("clocks")
+    if not isinstance(memo, dict) or len(memo) > _CLOCK_MEMO_LIMIT:
+        memo = ctx.memo["clocks"] = {}
+    key = (id(plan), id(calendar), priority)
+    held = memo.get(key)
+    if held is not None and held[0] is plan and held[1] is calendar:
+        return cast(_Clocks, held[2])
+    clocks: _Clocks = {}
+    for target in TARGETS:
+        spec = plan.target(priority, target)
+        if spec is None:
+            clocks[target] = None
+        elif spec.immediate:
+            clocks[target] = (ctx.always_open, ctx.hotline_ack_within)
+        else:
+            clocks[target] = (calendar, spec.resolve(calendar.business_day))
+    memo[key] = (plan, calendar, clocks)
+    return clocks
 
 
 @lru_cache(maxsize=4096)
@@ -533,14 +559,20 @@ def _escalations(
     recipient_facts = (incident.csm, incident.account, incident.assignee)
     incident_part = incident.id.replace("|", "/")
     plan_name = incident.plan.name
+    clocks = _clocks(incident, ctx, priority)
+    # Runs of targets that share their history (no events yet) are one object: count once.
+    elapsed_of: dict[tuple[int, int], timedelta] = {}
     for target in TARGETS:
-        clock = _clock(incident, ctx, target, priority)
         run = runs[target]
+        clock = clocks[target]
         if clock is None or run.stopped_at is not None:
             continue
         calendar, duration = clock
         business_day = calendar.business_day
-        used = run.elapsed(calendar, now)
+        counted = (id(run), id(calendar))
+        used = elapsed_of.get(counted)
+        if used is None:
+            used = elapsed_of[counted] = run.elapsed(calendar, now)
         used_by_target[target] = used
         reached_by = used + _EPSILON
         future: list[timedelta] = [duration] if duration > reached_by else []
@@ -757,11 +789,12 @@ def assess(
     now: datetime,
     sent_keys: Set[str] = frozenset(),
     last_evaluated_at: datetime | None = None,
-) -> tuple[Evaluation, tuple[ClockStatus, ...]]:
-    """:func:`decide` and the SLA summary (:func:`slawatch.core.sla.evaluate` with the
-    context's hotline window and 24x7 calendar) in one pass: the history is replayed once and
-    the business time used and due instants the decision computed are reused for the summary.
-    Both results are exactly what the two functions return separately. Used by the scan."""
+) -> tuple[Evaluation, tuple[datetime | None, bool]]:
+    """:func:`decide` and the SLA summary the incident row stores (the earliest due instant of
+    a running or breached clock, and whether any clock is breached:
+    :func:`slawatch.core.sla.summary_of`, with the context's hotline window and 24x7 calendar)
+    in one pass: the history is replayed once and the due instants the decision computed are
+    reused. Both results are exactly what the functions return separately. Used by the scan."""
     if now.tzinfo is None:
         raise ValueError("decide needs an aware 'now'")
     history = incident.history
@@ -779,11 +812,12 @@ def assess(
     # A running target's due instant, where the decision computed it: ``_reach`` equals
     # ``instant_at`` for a clock that has not stopped and an amount that is not negative.
     due: dict[str, datetime | None] = {}
+    clocks = _clocks(incident, ctx, state.priority)
     for target in used:
-        clock = _clock(incident, ctx, target, state.priority)
+        clock = clocks[target]
         if clock is not None and clock[1] >= timedelta(0) and (target, clock[1]) in instants:
             due[target] = instants[(target, clock[1])]
-    statuses = statuses_of(
+    summary = summary_of(
         runs,
         state.priority,
         incident.plan,
@@ -791,10 +825,9 @@ def assess(
         now,
         hotline_ack_within=ctx.hotline_ack_within,
         always_open=ctx.always_open,
-        elapsed=used,
         due=due,
     )
-    return evaluation, statuses
+    return evaluation, summary
 
 
 def _decided(
@@ -808,6 +841,9 @@ def _decided(
 ) -> Evaluation:
     """Catch-up selection, hotline pages and the next check, after the rule escalations."""
     due, undeliverable, next_rule = escalated
+    if not due and not undeliverable and not incident.history.via_hotline:
+        # Nothing to send and no paging (most evaluations): what the general path returns.
+        return Evaluation((), (), next_rule)
     send, superseded = select_catch_up(due, now, ctx.catch_up_grace)
     if last_evaluated_at is not None and superseded:
         since = f" (last evaluated {last_evaluated_at.isoformat()})"

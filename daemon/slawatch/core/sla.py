@@ -28,7 +28,15 @@ from slawatch.core.calendar import BusinessCalendar
 from slawatch.core.incident import EventType, IncidentHistory
 from slawatch.core.plans import TARGETS, Plan
 
-__all__ = ["ClockRun", "ClockState", "ClockStatus", "clock_runs", "evaluate", "statuses_of"]
+__all__ = [
+    "ClockRun",
+    "ClockState",
+    "ClockStatus",
+    "clock_runs",
+    "evaluate",
+    "statuses_of",
+    "summary_of",
+]
 
 
 class ClockState(StrEnum):
@@ -102,6 +110,11 @@ class ClockStatus:
 def clock_runs(history: IncidentHistory, now: datetime) -> dict[str, ClockRun]:
     """Replay the history up to ``now`` into the running segments of each target's clock."""
     opened = history.opened_at
+    if not history.events or history.events[0].at > now:
+        # Nothing happened yet (about half of the open incidents): every clock runs from the
+        # opening, and the three runs can share one value (they are frozen).
+        run = ClockRun(((opened, None),), None, False)
+        return dict.fromkeys(TARGETS, run)
     segments: dict[str, list[list[datetime | None]]] = {t: [[opened, None]] for t in TARGETS}
     stopped: dict[str, datetime | None] = dict.fromkeys(TARGETS)
     paused = False
@@ -265,3 +278,50 @@ def statuses_of(
             )
         )
     return tuple(result)
+
+
+def summary_of(
+    runs: Mapping[str, ClockRun],
+    priority: str,
+    plan: Plan,
+    calendar: BusinessCalendar,
+    now: datetime,
+    *,
+    hotline_ack_within: timedelta,
+    always_open: BusinessCalendar | None = None,
+    due: Mapping[str, datetime | None] | None = None,
+) -> tuple[datetime | None, bool]:
+    """What the incident row stores of :func:`statuses_of`, without building the statuses:
+    the earliest due instant among clocks running or breached, and whether any is breached.
+
+    Exactly ``(min(s.due_at for running/breached s with a due_at), any breached)`` of
+    :func:`statuses_of` with the same arguments; the scan calls it for every open incident, and
+    a stopped clock (met or missed) needs no business time or due instant computed here.
+    ``due`` may carry due instants the caller already computed (as for :func:`statuses_of`).
+    """
+    earliest: datetime | None = None
+    breached = False
+    for target in TARGETS:
+        run = runs[target]
+        if run.stopped_at is not None:
+            continue
+        spec = plan.target(priority, target)
+        if spec is None:
+            continue
+        if due is not None and target in due:
+            due_at = due[target]
+        elif spec.immediate:
+            due_at = run.instant_at(
+                always_open or BusinessCalendar.always_open(), hotline_ack_within
+            )
+        else:
+            due_at = run.instant_at(calendar, spec.resolve(calendar.business_day))
+        if due_at is None:
+            continue
+        if now > due_at:
+            breached = True
+        elif run.paused:
+            continue
+        if earliest is None or due_at < earliest:
+            earliest = due_at
+    return earliest, breached

@@ -20,7 +20,6 @@ The caller owns the transaction and commits; nothing here reads the clock.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,16 +33,14 @@ from slawatch.core.calendar import BusinessCalendar
 from slawatch.core.delivery import Notice
 from slawatch.core.plans import Plan
 from slawatch.core.policy import IncidentSnapshot, PolicyContext, assess
-from slawatch.core.sla import ClockState
 from slawatch.service.evaluation import (
     calendar_for,
     context_of,
-    earliest_due,
     history_of,
     plan_for,
 )
 from slawatch.store import outbox, repo
-from slawatch.store.models import Incident, Notification
+from slawatch.store.models import Incident
 from slawatch.store.repo import IncidentView
 
 
@@ -73,22 +70,6 @@ class EvaluationSummary:
 #: again. Without it the incident stays the earliest due and every scan batch fails on it.
 RETRY_FAILED = timedelta(minutes=1)
 _NONE_SENT: frozenset[str] = frozenset()
-
-
-def sent_keys_by_incident(session: Session, incident_ids: Sequence[int]) -> dict[int, set[str]]:
-    """Every dedupe key already in the outbox per incident, whatever its status."""
-    keys: dict[int, set[str]] = defaultdict(set)
-    if not incident_ids:
-        return keys
-    rows = session.execute(
-        select(Notification.incident_id, Notification.dedupe_key).where(
-            Notification.incident_id.in_(list(incident_ids))
-        )
-    )
-    for incident_id, key in rows:
-        if incident_id is not None:
-            keys[incident_id].add(key)
-    return keys
 
 
 def snapshot_of(incident: Incident | IncidentView, settings: Settings) -> IncidentSnapshot:
@@ -185,7 +166,7 @@ def _evaluate(
 ) -> tuple[EvaluationSummary, list[dict[str, Any]]]:
     """Decide, enqueue (one bulk insert), and return the column values to store per incident."""
     summary = EvaluationSummary()
-    sent = sent_keys_by_incident(session, [i.id for i in incidents])
+    sent = repo.sent_keys_by_incident(session, [i.id for i in incidents])
     rows: list[tuple[outbox.NewNotification, str | None]] = []
     decided: list[tuple[Notice, str]] = []
     dropped: list[tuple[Notice, str]] = []
@@ -207,7 +188,7 @@ def _evaluate(
         try:
             snapshot = _snapshot(incident, settings, plans)
             # decide() and the SLA summary (sla.evaluate) in one replay of the clocks
-            evaluation, statuses = assess(
+            evaluation, (due_at, breached) = assess(
                 snapshot,
                 ctx,
                 now,
@@ -239,8 +220,8 @@ def _evaluate(
                 "id": incident.id,
                 "next_check_at": evaluation.next_check_at,
                 "last_evaluated_at": now,
-                "due_at": earliest_due(statuses),
-                "breached": any(st.state is ClockState.BREACHED for st in statuses),
+                "due_at": due_at,
+                "breached": breached,
             }
         )
     # One bulk insert for the whole batch; a key already in the outbox is skipped.
@@ -292,8 +273,21 @@ def evaluate_ids(
     costs a fraction of loading and flushing ORM objects."""
     views = repo.load_incident_views(session, ids)
     summary, updates = _evaluate(session, views, settings, ctx, now)
-    repo.store_evaluations(session, updates)
+    repo.store_evaluations(session, [_changes(v, u) for v, u in zip(views, updates, strict=True)])
     return summary
+
+
+def _changes(view: IncidentView, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` to store for ``view``: only ``last_evaluated_at`` when the rest is what the
+    row already holds (most incidents in a full recompute), which keeps the ``next_check_at``
+    index untouched."""
+    if (
+        values["next_check_at"] == view.next_check_at
+        and values["due_at"] == view.due_at
+        and values["breached"] == view.breached
+    ):
+        return {"id": values["id"], "last_evaluated_at": values["last_evaluated_at"]}
+    return values
 
 
 def evaluate_due(

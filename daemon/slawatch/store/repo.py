@@ -12,14 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from slawatch.errors import NotFoundError
-from slawatch.store.models import Account, Incident, IncidentEventRow, PlanChange, Thread
+from slawatch.store.models import Account, Incident, PlanChange, Thread
+from slawatch.store.rawsql import Raw
 
 
 def get_account(session: Session, account_id: str) -> Account:
@@ -67,27 +68,25 @@ def get_incident(session: Session, external_id: str) -> Incident:
 
 
 def due_incident_ids(session: Session, now: datetime, limit: int = 1000) -> list[int]:
-    """Open incidents whose ``next_check_at`` has passed, earliest first."""
-    return list(
-        session.execute(
-            select(Incident.id)
-            .where(Incident.status == "open", Incident.next_check_at <= now)
-            .order_by(Incident.next_check_at, Incident.id)
-            .limit(limit)
-        ).scalars()
-    )
+    """Open incidents whose ``next_check_at`` has passed, earliest first (the
+    ``(status, next_check_at)`` index; run raw, see :mod:`slawatch.store.rawsql`)."""
+    with Raw(session) as raw:
+        rows = raw.fetch(
+            "SELECT id FROM incidents WHERE status = 'open' AND next_check_at <= ?"
+            " ORDER BY next_check_at, id LIMIT ?",
+            (raw.dt_in(now), limit),
+        )
+    return [row[0] for row in rows]
 
 
 def open_incident_ids(session: Session, after_id: int = 0, limit: int = 1000) -> list[int]:
     """Open incident ids above ``after_id`` in id order: page through them for a full recompute."""
-    return list(
-        session.execute(
-            select(Incident.id)
-            .where(Incident.status == "open", Incident.id > after_id)
-            .order_by(Incident.id)
-            .limit(limit)
-        ).scalars()
-    )
+    with Raw(session) as raw:
+        rows = raw.fetch(
+            "SELECT id FROM incidents WHERE status = 'open' AND id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+    return [row[0] for row in rows]
 
 
 def count_open_incidents(session: Session) -> int:
@@ -157,92 +156,124 @@ class IncidentView:
     title: str
     account: AccountView | None = None
     events: list[EventView] = field(default_factory=list)
-
-
-@cache
-def _view_statements() -> tuple[Any, Any, Any]:
-    """The three selects of :func:`load_incident_views`, built once (``ids`` is expanding):
-    building and cache-keying the expressions costs more than running them for one incident."""
-    t = Incident.__table__.c
-    incidents = select(
-        t.id,
-        t.external_id,
-        t.account_id,
-        t.priority,
-        t.opened_priority,
-        t.via_hotline,
-        t.assignee,
-        t.opened_at,
-        t.plan,
-        t.status,
-        t.last_evaluated_at,
-        t.title,
-    ).where(t.id.in_(bindparam("ids", expanding=True)))
-    e = IncidentEventRow.__table__.c
-    events = (
-        select(e.incident_id, e.id, e.type, e.at, e.by, e.priority, e.text)
-        .where(e.incident_id.in_(bindparam("ids", expanding=True)))
-        .order_by(e.incident_id, e.at, e.id)
-    )
-    a = Account.__table__.c
-    accounts = select(a.id, a.name, a.csm, a.calendar, a.sla_overrides).where(
-        a.id.in_(bindparam("ids", expanding=True))
-    )
-    return incidents, events, accounts
+    #: What the last evaluation stored, so the scan writes back only what changed.
+    next_check_at: datetime | None = None
+    due_at: datetime | None = None
+    breached: bool = False
 
 
 def load_incident_views(session: Session, ids: Sequence[int]) -> list[IncidentView]:
-    """:func:`load_incidents` as plain values: three Core selects, in ``ids`` order."""
+    """:func:`load_incidents` as plain values, in ``ids`` order: three selects run raw
+    (:mod:`slawatch.store.rawsql`), a fraction of the cost of ORM objects or Core rows."""
     if not ids:
         return []
     wanted = list(ids)
-    incidents, events, accounts = _view_statements()
     by_id: dict[int, IncidentView] = {}
-    for irow in session.execute(incidents, {"ids": wanted}):
-        iid, external_id, account_id, priority, opened_priority, hotline, assignee = irow[:7]
-        opened_at, plan, status, last_evaluated_at, title = irow[7:]
-        by_id[iid] = IncidentView(
-            iid,
-            external_id,
-            account_id,
-            priority,
-            opened_priority,
-            hotline,
-            assignee,
-            opened_at,
-            plan,
-            status,
-            last_evaluated_at,
-            title,
-        )
-    for incident_id, *event in session.execute(events, {"ids": wanted}):
-        by_id[incident_id].events.append(EventView(*event))
-    account_ids = sorted({view.account_id for view in by_id.values()})
-    found = {row[0]: AccountView(*row) for row in session.execute(accounts, {"ids": account_ids})}
+    with Raw(session) as raw:
+        dt, postgres = raw.dt_out, raw.postgres
+        where, params = raw.any_of("id", wanted)
+        for row in raw.fetch(
+            "SELECT id, external_id, account_id, priority, opened_priority, via_hotline,"
+            " assignee, opened_at, plan, status, last_evaluated_at, title, next_check_at,"
+            f" due_at, breached FROM incidents WHERE {where}",
+            params,
+        ):
+            by_id[row[0]] = IncidentView(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5] if postgres else bool(row[5]),
+                row[6],
+                dt(row[7]),  # type: ignore[arg-type]
+                row[8],
+                row[9],
+                dt(row[10]),
+                row[11],
+                next_check_at=dt(row[12]),
+                due_at=dt(row[13]),
+                breached=row[14] if postgres else bool(row[14]),
+            )
+        where, params = raw.any_of("incident_id", wanted)
+        for incident_id, event_id, kind, at, by, priority, text in raw.fetch(
+            "SELECT incident_id, id, type, at, by, priority, text FROM incident_events"
+            f" WHERE {where} ORDER BY incident_id, at, id",
+            params,
+        ):
+            by_id[incident_id].events.append(
+                EventView(event_id, kind, dt(at), by, priority, text)  # type: ignore[arg-type]
+            )
+        account_ids = sorted({view.account_id for view in by_id.values()})
+        where, params = raw.any_of("id", account_ids)
+        found = {
+            row[0]: AccountView(row[0], row[1], row[2], row[3], raw.json_out(row[4]))
+            for row in raw.fetch(
+                f"SELECT id, name, csm, calendar, sla_overrides FROM accounts WHERE {where}",
+                params,
+            )
+        }
     for view in by_id.values():
         view.account = found.get(view.account_id)
     return [by_id[i] for i in wanted if i in by_id]
 
 
-def store_evaluations(session: Session, values: Sequence[Mapping[str, Any]]) -> None:
-    """Write evaluation results back in one executemany ``UPDATE incidents ... WHERE id = ?``.
+def sent_keys_by_incident(session: Session, incident_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Every dedupe key already in the outbox per incident, whatever its status (run raw)."""
+    keys: dict[int, set[str]] = {}
+    if not incident_ids:
+        return keys
+    with Raw(session) as raw:
+        where, params = raw.any_of("incident_id", list(incident_ids))
+        rows = raw.fetch(f"SELECT incident_id, dedupe_key FROM notifications WHERE {where}", params)
+    for incident_id, key in rows:
+        found = keys.get(incident_id)
+        if found is None:
+            keys[incident_id] = {key}
+        else:
+            found.add(key)
+    return keys
 
-    Each item holds ``id`` plus the same other columns (``next_check_at``,
-    ``last_evaluated_at``, ...). Bypasses the ORM: do not mix with loaded ``Incident`` objects
-    for the same rows in this session.
+
+#: The columns :func:`store_evaluations` may write, with how each is converted.
+_EVALUATION_COLUMNS = ("next_check_at", "last_evaluated_at", "due_at", "breached")
+
+
+def store_evaluations(session: Session, values: Sequence[Mapping[str, Any]]) -> None:
+    """Write evaluation results back: one executemany ``UPDATE incidents ... WHERE id = ?`` per
+    set of columns (items with the same keys are grouped; run raw).
+
+    Each item holds ``id`` plus some of ``next_check_at``, ``last_evaluated_at``, ``due_at``,
+    ``breached``. The scan passes only ``last_evaluated_at`` for an incident whose other
+    values did not change, which spares the ``next_check_at`` index the churn. Bypasses the
+    ORM: do not mix with loaded ``Incident`` objects for the same rows in this session.
     """
     if not values:
         return
-    table = cast(Table, Incident.__table__)
-    columns = [key for key in values[0] if key != "id"]
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("_id"))
-        .values({key: bindparam(key) for key in columns})
-    )
-    session.execute(
-        stmt, [{"_id": item["id"], **{key: item[key] for key in columns}} for item in values]
-    )
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for item in values:
+        columns = tuple(key for key in item if key != "id")
+        unknown = set(columns) - set(_EVALUATION_COLUMNS)
+        if unknown:
+            raise ValueError(f"store_evaluations: unknown columns {sorted(unknown)}")
+        groups.setdefault(columns, []).append(item)
+    with Raw(session) as raw:
+        dt = raw.dt_in
+        for columns, items in groups.items():
+            if not columns:
+                continue
+            converters = [bool if column == "breached" else dt for column in columns]
+            assignments = ", ".join(f"{column} = ?" for column in columns)
+            raw.execute_many(
+                f"UPDATE incidents SET {assignments} WHERE id = ?",
+                (
+                    [
+                        *(convert(item[c]) for convert, c in zip(converters, columns, strict=True)),
+                        item["id"],
+                    ]
+                    for item in items
+                ),
+            )
 
 
 def list_incidents(session: Session, *, status: str | None = "open") -> list[Incident]:
