@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import random
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,6 +118,19 @@ def make_env(
     path = tmp_path / "slawatch.db"
     shutil.copyfile(template, path)
     db = Database(f"sqlite:///{path}")
+    yield from make_env_on(db, tmp_path, slack, twilio, smtp, **config)
+    db.dispose()
+
+
+def make_env_on(
+    db: Database,
+    tmp_path: Path,
+    slack: FakeSlack,
+    twilio: FakeTwilio,
+    smtp: FakeSmtp,
+    **config: Any,
+) -> Iterator[Env]:
+    """An :class:`Env` on a given migrated, empty database (the caller disposes of it)."""
     settings = load_settings(
         tmp_path / "slawatch.toml",
         slack_url=slack.base_url,
@@ -129,7 +142,6 @@ def make_env(
     env = Env(db, settings, Clock(T0), slack, twilio, smtp, io.StringIO())
     env.intake().put_account("acme", ACME)
     yield env
-    db.dispose()
 
 
 @pytest.fixture
@@ -141,6 +153,18 @@ def env(
     fake_smtp: FakeSmtp,  # noqa: F811
 ) -> Iterator[Env]:
     yield from make_env(tmp_path, _sqlite_template, fake_slack, fake_twilio, fake_smtp)
+
+
+@pytest.fixture
+def backend_env(
+    db: Database,
+    tmp_path: Path,
+    fake_slack: FakeSlack,  # noqa: F811
+    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_smtp: FakeSmtp,  # noqa: F811
+) -> Iterator[Env]:
+    """``env`` on each backend (SQLite, PostgreSQL): the dispatcher's own SQL runs on both."""
+    yield from make_env_on(db, tmp_path, fake_slack, fake_twilio, fake_smtp)
 
 
 def by_step(rows: list[Notification]) -> dict[tuple[str | None, str, str], Notification]:
@@ -518,3 +542,36 @@ def test_messages_released_together_reach_a_person_once_with_the_most_severe(env
     assert "more severe" in (status[warning][1] or "")
     assert status[breach][0] == "sent" and status[team][0] == "sent"
     assert (stats.sent, stats.dropped) == (2, 1)
+
+
+# ------------------------------------------------------------------------------ both backends
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        test_each_channel_is_sent_and_recorded_with_the_provider_id,
+        test_later_slack_messages_about_an_incident_go_to_its_thread,
+        test_slack_channel_not_found_fails_at_once_and_falls_back_to_email,
+        test_a_row_left_sending_by_a_crash_is_sent_once_more_and_no_other_twice,
+        test_a_row_that_cannot_be_prepared_is_retried_and_does_not_stop_the_others,
+    ],
+    ids=["channels", "threads", "fallback", "crash", "prepare-error"],
+)
+def test_on_each_backend(backend_env: Env, scenario: Callable[[Env], None]) -> None:
+    """The dispatcher claims, re-checks and records with plain SQL per backend: the scenarios
+    above on SQLite and PostgreSQL."""
+    scenario(backend_env)
+
+
+@pytest.mark.parametrize(
+    ("priority", "hotline", "event", "by", "reason"),
+    [
+        ("medium", False, "resolved", None, "incident resolved"),
+        ("high", True, "acknowledged", "ivan", "acknowledged by ivan at"),
+    ],
+)
+def test_dropped_on_each_backend(
+    backend_env: Env, priority: str, hotline: bool, event: str, by: str | None, reason: str
+) -> None:
+    test_a_notification_that_no_longer_applies_is_dropped(
+        backend_env, priority, hotline, event, by, reason
+    )

@@ -28,12 +28,14 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from slawatch.config.loader import Settings
 from slawatch.core.delivery import (
@@ -54,6 +56,7 @@ from slawatch.service.evaluation import context_of
 from slawatch.service.reminders import reminder_still_applies
 from slawatch.store import outbox, repo
 from slawatch.store.db import Database
+from slawatch.store.dispatch_sql import DispatchSQL
 from slawatch.store.models import Notification
 
 log = get_logger("slawatch.dispatch")
@@ -119,6 +122,13 @@ class Dispatcher:
         """Send what is due now, one row at a time, until nothing is due or we are stopping."""
         stats = DispatchStats()
         stats.dropped += self._collapse_released(self.clock())
+        # One connection for the run: a transaction on it costs a fraction of a new session's.
+        with self.db.engine.connect() as conn:
+            self._run(conn, max_messages, stats)
+        self._update_gauges()
+        return stats
+
+    def _run(self, conn: Connection, max_messages: int, stats: DispatchStats) -> None:
         for _ in range(max_messages):
             if self.stopping.is_set():
                 break
@@ -128,12 +138,11 @@ class Dispatcher:
             try:
                 # Claim, re-check and render in one transaction: the row is committed
                 # 'sending' (or dropped/held/failed) before the send, as with separate ones.
-                with self.db.session() as session:
-                    claimed = outbox.claim_rows(session, now, limit=1)
-                    row = claimed[0] if claimed else None
+                with self._unit(conn) as (session, sql):
+                    row = sql.claim_next(now)
                     snapshot = _RowSnapshot.of(row) if row is not None else None
                     if snapshot is not None:
-                        prepared = self._prepare(session, snapshot, stats)
+                        prepared = self._prepare(session, sql, snapshot, stats)
             except Exception as exc:  # a bug in the re-check or rendering: retry the row
                 if snapshot is None:
                     raise
@@ -149,11 +158,24 @@ class Dispatcher:
             if prepared is None:
                 continue
             try:
-                self._send(snapshot, prepared, stats)
+                self._send(conn, snapshot, prepared, stats)
             except Exception as exc:  # a bug outside the send: retry the row, go on with others
                 self._unexpected(snapshot, exc, stats)
-        self._update_gauges()
-        return stats
+
+    @contextmanager
+    def _unit(self, conn: Connection) -> Iterator[tuple[Session, DispatchSQL]]:
+        """A write transaction on the run's connection (``BEGIN IMMEDIATE`` on SQLite, as in
+        ``Database.session``), committed when the block ends and rolled back on an exception:
+        the hot-path statements plus an ORM session joined to it for the rarer outcomes (drop,
+        hold, fail and fallback, reminder re-checks)."""
+        with conn.begin():
+            session = Session(bind=conn, expire_on_commit=False)
+            try:
+                yield session, DispatchSQL(conn, session)
+                if session.in_transaction():
+                    session.commit()  # flushes; the connection's transaction commits below
+            finally:
+                session.close()
 
     def _unexpected(self, row: _RowSnapshot, exc: Exception, stats: DispatchStats) -> None:
         """A row whose re-check, address or rendering raised: without this it would stay
@@ -215,7 +237,9 @@ class Dispatcher:
         self.metrics.set_outbox(counts.get("pending", 0) + counts.get("sending", 0), age)
 
     # ---------------------------------------------------------------------- one message
-    def _prepare(self, session: Any, row: _RowSnapshot, stats: DispatchStats) -> _Prepared | None:
+    def _prepare(
+        self, session: Any, sql: DispatchSQL, row: _RowSnapshot, stats: DispatchStats
+    ) -> _Prepared | None:
         """Re-check, rate-limit, address and render a claimed row in ``session``; ``None`` when
         the row was dropped, held or failed here (recorded in ``session``)."""
         env = self.env
@@ -228,10 +252,13 @@ class Dispatcher:
             channel=row.channel,
             recipient=row.recipient,
         )
+        # The address is a pure lookup: known before the re-check so that the incident and the
+        # thread reference for it are read in one select (it is only checked after the limiter).
+        address = row.address or address_for(row.recipient, row.channel, env.settings.file.people)
         incident = None
+        thread_ref = None
         if row.incident_id is not None:
-            loaded = repo.load_incident_views(session, [row.incident_id])
-            incident = loaded[0] if loaded else None
+            incident, thread_ref = sql.recheck_view(row.incident_id, row.channel, address)
         ictx = context_of(incident, env.settings) if incident is not None else None
         applies, reason = still_applies(
             row.stage,
@@ -262,7 +289,6 @@ class Dispatcher:
             outbox.hold_until(session, row.id, now, now + timedelta(seconds=wait_s))
             stats.held += 1
             return None
-        address = row.address or address_for(row.recipient, row.channel, env.settings.file.people)
         if not address:
             self._fail(
                 session,
@@ -277,14 +303,11 @@ class Dispatcher:
         message = env.renderer.render(row.stage, row.channel, context).with_meta(
             dedupe_key=row.dedupe_key, incident_id=row.incident_key
         )
-        thread_ref = (
-            repo.get_thread_ref(session, row.incident_id, row.channel, address)
-            if row.incident_id is not None
-            else None
-        )
         return _Prepared(bound, address, message, thread_ref)
 
-    def _send(self, row: _RowSnapshot, prepared: _Prepared, stats: DispatchStats) -> None:
+    def _send(
+        self, conn: Connection, row: _RowSnapshot, prepared: _Prepared, stats: DispatchStats
+    ) -> None:
         """Send a prepared row and record the outcome in a transaction of its own."""
         env = self.env
         bound, address, message, thread_ref = (
@@ -329,18 +352,12 @@ class Dispatcher:
             return
         elapsed = time.perf_counter() - started
         done = self.clock()
-        with self.db.session() as session:
-            outbox.mark_sent(
-                session,
-                row.id,
-                done,
-                provider_message_id=result.provider_message_id,
-                address=address,
+        with self._unit(conn) as (_session, sql):
+            sql.mark_sent(
+                row.id, done, provider_message_id=result.provider_message_id, address=address
             )
             if row.incident_id is not None and result.thread_ref:
-                repo.set_thread_ref(
-                    session, row.incident_id, row.channel, address, result.thread_ref
-                )
+                sql.remember_thread(row.incident_id, row.channel, address, result.thread_ref)
         stats.sent += 1
         self._record(row.channel, "sent", elapsed)
         bound.info(
@@ -493,7 +510,7 @@ class _RowSnapshot:
 
     @classmethod
     def of(cls, row: Any) -> _RowSnapshot:
-        """From a :class:`Notification` or a row of ``outbox.claim_rows``."""
+        """From a :class:`Notification`, a row of ``outbox.claim_rows`` or a ``ClaimedRow``."""
         payload = dict(row.payload or {})
         return cls(
             id=row.id,
