@@ -4,7 +4,10 @@ text on SQLite (so text comparisons stay in time order), naive datetimes refused
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -29,6 +32,15 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture
+def sqlite_only_db(_sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
+    path = tmp_path / "slawatch.db"
+    shutil.copyfile(_sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
 
 
 @pytest.fixture
@@ -217,3 +229,23 @@ def test_scan_pages_and_due_batches_on_both_backends(
         latest = max(rows[i].next_check_at for i in open_ids)  # type: ignore[type-var]
         assert repo.due_incident_ids(s, latest) == due_order
         assert repo.due_incident_ids(s, latest, limit=2) == due_order[:2]
+
+
+def test_sqlite_plans_of_the_scan_statements(sqlite_only_db: Database) -> None:
+    """The scan's reads use the indexes migration 0005 leaves: the outbox keys from the
+    covering ``(incident_id, dedupe_key)`` index (the table rows carry big JSON payloads), and
+    the due incidents from ``(status, next_check_at)`` without a sort."""
+    plans = {}
+    with sqlite_only_db.engine.connect() as conn:
+        for name, sql in {
+            "keys": "SELECT incident_id, dedupe_key FROM notifications WHERE incident_id IN (1,2)",
+            "due": "SELECT id FROM incidents WHERE status = 'open' AND next_check_at <= '2027'"
+            " ORDER BY next_check_at, id LIMIT 500",
+            "earliest": "SELECT min(next_check_at) FROM incidents WHERE status = 'open'",
+        }.items():
+            plans[name] = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+    assert any(
+        "COVERING INDEX ix_notifications_incident_id_dedupe_key" in p for p in plans["keys"]
+    ), plans
+    assert any("ix_incidents_status_next_check_at" in p for p in plans["due"]), plans
+    assert any("ix_incidents_status_next_check_at" in p for p in plans["earliest"]), plans

@@ -112,27 +112,37 @@ def _plan_cache(ctx: PolicyContext, settings: Settings) -> _PlanCache:
 
 
 def _snapshot(
-    incident: Incident | IncidentView, settings: Settings, plans: _PlanCache
+    incident: Incident | IncidentView,
+    settings: Settings,
+    plans: _PlanCache,
+    accounts: dict[int, tuple[object, ...]],
 ) -> IncidentSnapshot:
-    """:func:`snapshot_of`, with the plan and calendar looked up in ``plans``."""
+    """:func:`snapshot_of`, with the plan and calendar looked up in ``plans``.
+
+    ``accounts`` memoises each account object's part of the cache key for one batch (the
+    incidents of an account share its object), keyed by ``id``: the caller keeps the objects
+    alive while it holds the dict.
+    """
     account = incident.account
-    key: tuple[object, ...] = (
-        (incident.plan, None, None)
-        if account is None
-        else (incident.plan, account.calendar, _frozen(account.sla_overrides))
-    )
+    if account is None:
+        key: tuple[object, ...] = (incident.plan, None, None)
+    else:
+        part = accounts.get(id(account))
+        if part is None:
+            part = accounts[id(account)] = (account.calendar, _frozen(account.sla_overrides))
+        key = (incident.plan, *part)
     found = plans.get(key)
     if found is None:
         plan = plan_for(settings, incident.plan, account)
         found = plans[key] = (plan, calendar_for(settings, plan, account))
     return IncidentSnapshot(
-        id=str(incident.id),
-        history=history_of(incident),
-        plan=found[0],
-        calendar=found[1],
-        account=incident.account_id,
-        csm=account.csm if account is not None else None,
-        assignee=incident.assignee,
+        str(incident.id),
+        history_of(incident),
+        found[0],
+        found[1],
+        incident.account_id,
+        account.csm if account is not None else None,
+        incident.assignee,
     )
 
 
@@ -172,6 +182,7 @@ def _evaluate(
     dropped: list[tuple[Notice, str]] = []
     updates: list[dict[str, Any]] = []
     plans = _plan_cache(ctx, settings)
+    accounts: dict[int, tuple[object, ...]] = {}
     for incident in incidents:
         summary.evaluated += 1
         if incident.status != "open":
@@ -186,7 +197,7 @@ def _evaluate(
             )
             continue
         try:
-            snapshot = _snapshot(incident, settings, plans)
+            snapshot = _snapshot(incident, settings, plans, accounts)
             # decide() and the SLA summary (sla.evaluate) in one replay of the clocks
             evaluation, (due_at, breached) = assess(
                 snapshot,

@@ -111,15 +111,18 @@ class Incident(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
-    next_check_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: indexed only as (status, next_check_at): every query on it filters on status
+    next_check_at: Mapped[datetime | None] = mapped_column()
     last_evaluated_at: Mapped[datetime | None]
-    # As of the last evaluation: the earliest due time of a running or breached clock, and
-    # whether any clock was breached. They feed the queue, metrics and the sd_notify STATUS
-    # line without recomputing every clock.
-    due_at: Mapped[datetime | None]
-    breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # As of the last evaluation: the earliest due time of a running or breached clock, and
+    # whether any clock was breached. They feed the queue, metrics and the sd_notify STATUS
+    # line without recomputing every clock. Declared last because migration 0002 added them
+    # last: a fresh database created from these models (store.migrate.create_fresh) must have
+    # the migrated column order.
+    due_at: Mapped[datetime | None]
+    breached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     account: Mapped[Account] = relationship()
     events: Mapped[list[IncidentEventRow]] = relationship(
@@ -161,12 +164,15 @@ class Notification(Base):
         Index(
             "ix_notifications_status_urgent_next_attempt_at", "status", "urgent", "next_attempt_at"
         ),
+        # every evaluation reads its incidents' dedupe keys (repo.sent_keys_by_incident): the
+        # key in the index spares visiting the rows (migration 0005)
+        Index("ix_notifications_incident_id_dedupe_key", "incident_id", "dedupe_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(500), unique=True)
     kind: Mapped[str] = mapped_column(String(30))
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     account_id: Mapped[str | None] = mapped_column(String(100))
     target: Mapped[str | None] = mapped_column(String(20))
     stage: Mapped[str] = mapped_column(String(40))

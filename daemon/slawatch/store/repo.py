@@ -258,7 +258,16 @@ def store_evaluations(session: Session, values: Sequence[Mapping[str, Any]]) -> 
             raise ValueError(f"store_evaluations: unknown columns {sorted(unknown)}")
         groups.setdefault(columns, []).append(item)
     with Raw(session) as raw:
-        dt = raw.dt_in
+        formatted: dict[datetime, Any] = {}  # the same instants recur (``now``, due times)
+
+        def dt(value: datetime | None) -> Any:
+            if value is None:
+                return None
+            found = formatted.get(value)
+            if found is None:
+                found = formatted[value] = raw.dt_in(value)
+            return found
+
         for columns, items in groups.items():
             if not columns:
                 continue
