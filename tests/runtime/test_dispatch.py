@@ -11,7 +11,7 @@ import io
 import random
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -482,6 +482,39 @@ def _send_without_recording(dispatcher: Dispatcher, snapshot: Any, env: Env) -> 
     return result.provider_message_id
 
 
+def test_while_a_message_is_sent_it_is_the_only_sending_row_and_earlier_ones_are_recorded(
+    env: Env,
+) -> None:
+    """A sent row is recorded in the transaction that claims the next one: whenever a sender
+    runs, the committed outbox has exactly that row ``sending`` and every earlier one ``sent``
+    with its provider id."""
+    ids = [env.open(f"INC-{n}") for n in range(3)]  # the channel's rate limit holds a 4th
+    env.clock.now = T0 + timedelta(minutes=5, seconds=1)
+    env.evaluate(*ids)
+    dispatcher = env.dispatcher()
+    slack = dispatcher.env.senders["slack"]
+    seen: list[tuple[list[str], list[str | None]]] = []
+    returned: list[str | None] = []
+
+    class Watching:
+        channels = slack.channels
+
+        def send(self, message: Any, address: str, *, thread_ref: str | None) -> Any:
+            rows = env.rows()
+            sending = [r.payload["incident_external_id"] for r in rows if r.status == "sending"]
+            sent = [r.provider_message_id for r in rows if r.status == "sent"]
+            seen.append((sending, sent))
+            result = slack.send(message, address, thread_ref=thread_ref)
+            returned.append(result.provider_message_id)
+            return result
+
+    dispatcher.env = replace(dispatcher.env, senders={"slack": Watching()})
+    assert dispatcher.run_once().sent == 3
+    assert [len(sending) for sending, _ in seen] == [1, 1, 1]
+    assert [sent for _, sent in seen] == [returned[:n] for n in range(3)]
+    assert {r.status for r in env.rows()} == {"sent"}
+
+
 def test_a_row_that_cannot_be_prepared_is_retried_and_does_not_stop_the_others(env: Env) -> None:
     ids = [env.open(f"INC-{n}") for n in range(3)]
     env.clock.now = T0 + timedelta(minutes=5, seconds=1)
@@ -553,8 +586,9 @@ def test_messages_released_together_reach_a_person_once_with_the_most_severe(env
         test_slack_channel_not_found_fails_at_once_and_falls_back_to_email,
         test_a_row_left_sending_by_a_crash_is_sent_once_more_and_no_other_twice,
         test_a_row_that_cannot_be_prepared_is_retried_and_does_not_stop_the_others,
+        test_while_a_message_is_sent_it_is_the_only_sending_row_and_earlier_ones_are_recorded,
     ],
-    ids=["channels", "threads", "fallback", "crash", "prepare-error"],
+    ids=["channels", "threads", "fallback", "crash", "prepare-error", "one-sending"],
 )
 def test_on_each_backend(backend_env: Env, scenario: Callable[[Env], None]) -> None:
     """The dispatcher claims, re-checks and records with plain SQL per backend: the scenarios

@@ -16,7 +16,12 @@ For each due row, one at a time:
    template; a template error still sends the built-in plain text;
 5. **send** through the channel's sender, which only says *temporary* or *permanent*;
 6. **record**: ``sent`` with the provider's id (and the thread reference for later messages
-   about the same incident) only after the provider accepted it; a temporary failure is
+   about the same incident) only after the provider accepted it, committed together with the
+   next row's claim (step 1) or on its own when no row follows: one transaction per message.
+   The sent row stays ``sending`` until that commit, which makes the next row ``sending`` in
+   the same instant, so still one row at most is ``sending`` and a crash in between re-sends
+   that one message only. The ``notification_sent`` log line and metric come as soon as the
+   provider accepted, before that commit. A temporary failure is
    retried with exponential backoff and jitter, honouring Retry-After, until
    ``[delivery] max_attempts``; a permanent failure (or retries exhausted) marks the row
    ``failed`` and enqueues the same notification on the next channel of ``[delivery] fallback``
@@ -129,6 +134,10 @@ class Dispatcher:
         return stats
 
     def _run(self, conn: Connection, max_messages: int, stats: DispatchStats) -> None:
+        # A row the provider accepted is recorded 'sent' in the transaction that claims the next
+        # one (one transaction per message, not two). It stays 'sending' until then, so a crash
+        # in between re-sends that row only, as a crash before a separate commit would.
+        accepted: _Accepted | None = None
         for _ in range(max_messages):
             if self.stopping.is_set():
                 break
@@ -139,11 +148,17 @@ class Dispatcher:
                 # Claim, re-check and render in one transaction: the row is committed
                 # 'sending' (or dropped/held/failed) before the send, as with separate ones.
                 with self._unit(conn) as (session, sql):
+                    if accepted is not None:
+                        self._record_sent(sql, accepted)
                     row = sql.claim_next(now)
                     snapshot = _RowSnapshot.of(row) if row is not None else None
                     if snapshot is not None:
                         prepared = self._prepare(session, sql, snapshot, stats)
+                accepted = None
             except Exception as exc:  # a bug in the re-check or rendering: retry the row
+                if accepted is not None:  # rolled back too: record it on its own first
+                    self._flush_sent(conn, accepted)
+                    accepted = None
                 if snapshot is None:
                     raise
                 # The transaction, claim included, was rolled back: claim the row again on
@@ -158,9 +173,25 @@ class Dispatcher:
             if prepared is None:
                 continue
             try:
-                self._send(conn, snapshot, prepared, stats)
+                accepted = self._send(snapshot, prepared, stats)
             except Exception as exc:  # a bug outside the send: retry the row, go on with others
                 self._unexpected(snapshot, exc, stats)
+        if accepted is not None:
+            self._flush_sent(conn, accepted)
+
+    def _record_sent(self, sql: DispatchSQL, accepted: _Accepted) -> None:
+        """Mark an accepted row ``sent`` (with the provider's id) and keep its thread."""
+        row, address = accepted.row, accepted.address
+        sql.mark_sent(
+            row.id, accepted.done, provider_message_id=accepted.provider_message_id, address=address
+        )
+        if row.incident_id is not None and accepted.thread_ref:
+            sql.remember_thread(row.incident_id, row.channel, address, accepted.thread_ref)
+
+    def _flush_sent(self, conn: Connection, accepted: _Accepted) -> None:
+        """Record an accepted row in a transaction of its own (no next row to claim with it)."""
+        with self._unit(conn) as (_session, sql):
+            self._record_sent(sql, accepted)
 
     @contextmanager
     def _unit(self, conn: Connection) -> Iterator[tuple[Session, DispatchSQL]]:
@@ -306,9 +337,11 @@ class Dispatcher:
         return _Prepared(bound, address, message, thread_ref)
 
     def _send(
-        self, conn: Connection, row: _RowSnapshot, prepared: _Prepared, stats: DispatchStats
-    ) -> None:
-        """Send a prepared row and record the outcome in a transaction of its own."""
+        self, row: _RowSnapshot, prepared: _Prepared, stats: DispatchStats
+    ) -> _Accepted | None:
+        """Send a prepared row. A failure is recorded here, in a transaction of its own; an
+        accepted message is counted and logged at once and returned, for the caller to record
+        ``sent`` in its next transaction."""
         env = self.env
         bound, address, message, thread_ref = (
             prepared.bound,
@@ -328,7 +361,7 @@ class Dispatcher:
                 )
             stats.failed += 1
             self._record(row.channel, "failed", None)
-            return
+            return None
         started = time.perf_counter()
         try:
             result = sender.send(message, address, thread_ref=thread_ref)
@@ -341,7 +374,7 @@ class Dispatcher:
                     self._fail(session, row, self.clock(), exc.reason, bound)
                     stats.failed += 1
             self._record(row.channel, "retry" if exc.temporary else "failed", elapsed)
-            return
+            return None
         except Exception as exc:  # a bug in a sender: retry rather than lose the message
             elapsed = time.perf_counter() - started
             bound.exception("sender_crashed")
@@ -349,15 +382,11 @@ class Dispatcher:
             with self.db.session() as session:
                 self._retry(session, row, self.clock(), error, bound, stats)
             self._record(row.channel, "retry", elapsed)
-            return
+            return None
         elapsed = time.perf_counter() - started
-        done = self.clock()
-        with self._unit(conn) as (_session, sql):
-            sql.mark_sent(
-                row.id, done, provider_message_id=result.provider_message_id, address=address
-            )
-            if row.incident_id is not None and result.thread_ref:
-                sql.remember_thread(row.incident_id, row.channel, address, result.thread_ref)
+        accepted = _Accepted(
+            row, self.clock(), address, result.provider_message_id, result.thread_ref
+        )
         stats.sent += 1
         self._record(row.channel, "sent", elapsed)
         bound.info(
@@ -368,6 +397,7 @@ class Dispatcher:
             duration_ms=round(elapsed * 1000, 1),
             fallback_template=message.fallback,
         )
+        return accepted
 
     def _record(self, channel: str, outcome: str, elapsed: float | None) -> None:
         if self.metrics is not None:
@@ -484,6 +514,17 @@ class _Prepared:
     bound: Any
     address: str
     message: Any
+    thread_ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """A row the provider accepted, not yet recorded: what marking it ``sent`` needs."""
+
+    row: _RowSnapshot
+    done: datetime
+    address: str
+    provider_message_id: str | None
     thread_ref: str | None
 
 
