@@ -575,21 +575,25 @@ def _escalations(
             used = elapsed_of[counted] = run.elapsed(calendar, now)
         used_by_target[target] = used
         reached_by = used + _EPSILON
-        future: list[timedelta] = [duration] if duration > reached_by else []
+        # the earliest amount still ahead: the due time or a threshold (a repeat included)
+        ahead: timedelta | None = duration if duration > reached_by else None
         head = f"{incident_part}|{target.replace('|', '/')}|"
         for rule, step, step_part, index, amount, stage, repeat in _thresholds(
             ctx, target, priority, plan_name, duration, business_day
         ):
             if amount > reached_by:
-                future.append(amount)
+                if ahead is None or amount < ahead:
+                    ahead = amount
                 continue
             k = 0
             if repeat is not None:
-                k = max(0, int((reached_by - amount) / repeat))
+                k = int((reached_by - amount) / repeat)  # >= 0: amount <= reached_by
                 if repeat_limit is not None:
                     k = min(k, repeat_limit)
                 if repeat_limit is None or k + 1 <= repeat_limit:
-                    future.append(amount + repeat * (k + 1))
+                    following = amount + repeat * (k + 1)
+                    if ahead is None or following < ahead:
+                        ahead = following
                 amount = amount + repeat * k
             entries = planned.get(index)
             if entries is None:
@@ -601,9 +605,14 @@ def _escalations(
                     entries = shared[who_key] = _plan_rule(incident, ctx, rule, now, lookups)
                 planned[index] = entries
             prefix = f"{head}{step_part}|{k}|"
-            pending = [entry for entry in entries if prefix + entry[4] not in sent_keys]
-            if not pending:
-                continue
+            if len(entries) == 1:  # one recipient by one channel: most rules
+                if prefix + entries[0][4] in sent_keys:
+                    continue
+                pending = entries
+            else:
+                pending = [entry for entry in entries if prefix + entry[4] not in sent_keys]
+                if not pending:
+                    continue
             threshold = Threshold(
                 target,
                 step,
@@ -617,8 +626,8 @@ def _escalations(
             )
             due.extend(made)
             undeliverable.extend(bad)
-        if future:
-            at = _reach_cached(instants, target, run, calendar, min(future))
+        if ahead is not None:
+            at = _reach_cached(instants, target, run, calendar, ahead)
             if at is not None:
                 upcoming.append(max(at, now + _EPSILON))
     return due, undeliverable, min(upcoming, default=None)

@@ -191,9 +191,11 @@ def load_incident_views(session: Session, ids: Sequence[int]) -> list[IncidentVi
                 row[9],
                 dt(row[10]),
                 row[11],
-                next_check_at=dt(row[12]),
-                due_at=dt(row[13]),
-                breached=row[14] if postgres else bool(row[14]),
+                None,
+                [],
+                dt(row[12]),
+                dt(row[13]),
+                row[14] if postgres else bool(row[14]),
             )
         where, params = raw.any_of("incident_id", wanted)
         for incident_id, event_id, kind, at, by, priority, text in raw.fetch(
