@@ -718,43 +718,35 @@ def _notices(
     due_text = f", due {due_at.isoformat()}" if due_at is not None else ""
     made: list[Notice] = []
     bad: list[Notice] = []
+    level = severity(threshold.stage, threshold.percent)
+    target, stage, step, k = threshold.target, threshold.stage, threshold.step, threshold.repetition
     for token, channel, resolved, problem, _ in pending:
-        notice = Notice(
-            incident=incident.id,
-            target=threshold.target,
-            stage=threshold.stage,
-            step=threshold.step,
-            repetition=threshold.repetition,
-            recipient=resolved.recipient or token,
-            channel=channel,
-            at=at,
-            reason=(
-                f"{description}{due_text} (rule {threshold.step}: "
-                f"{rule.when} -> {token} by {channel})"
-            ),
-            severity=severity(threshold.stage, threshold.percent),
-        )
+        # Built once with its final reason and hold (a scan tick builds thousands; copying a
+        # frozen notice with dataclasses.replace cost more than building it).
         if problem is not None:
-            bad.append(_why(notice, problem))
+            bad.append(
+                Notice(
+                    incident.id, target, stage, step, k, resolved.recipient or token, channel, at,
+                    problem, level,
+                )
+            )  # fmt: skip
             continue
         assert resolved.recipient is not None
+        reason = f"{description}{due_text} (rule {step}: {rule.when} -> {token} by {channel})"
         hold = _hold(resolved.recipient, resolved.kind, channel, at, rule.anytime, ctx)
-        made.append(_held(notice, hold))
+        if hold is not None:
+            reason = f"{reason}; held until {hold.isoformat()} (delivery hours)"
+        made.append(
+            Notice(
+                incident.id, target, stage, step, k, resolved.recipient, channel, at, reason, level,
+                hold,
+            )
+        )  # fmt: skip
     return made, bad
 
 
 def _why(notice: Notice, reason: str) -> Notice:
     return replace(notice, reason=reason)
-
-
-def _held(notice: Notice, hold: datetime | None) -> Notice:
-    if hold is None:
-        return notice
-    return replace(
-        notice,
-        not_before=hold,
-        reason=f"{notice.reason}; held until {hold.isoformat()} (delivery hours)",
-    )
 
 
 def decide(
