@@ -555,8 +555,8 @@ def _escalations(
     lookups: _Lookups = ({}, {}, instants)
     planned: dict[int, list[_Planned]] = {}
     shared: dict[tuple[object, ...], list[_Planned]] | None = None
-    # everything of the incident that _resolve reads, besides the plan
-    recipient_facts = (incident.csm, incident.account, incident.assignee)
+    # what _resolve reads of the incident for ``csm`` (the account names it in the reason)
+    recipient_facts = (incident.csm, incident.account)
     incident_part = incident.id.replace("|", "/")
     plan_name = incident.plan.name
     clocks = _clocks(incident, ctx, priority)
@@ -599,7 +599,12 @@ def _escalations(
             if entries is None:
                 if shared is None:
                     shared = _recipients_at(ctx, now)
-                who_key = (index, plan_name, incident.plan.csm, *recipient_facts)
+                uses_csm, uses_assignee = _rule_reads(ctx, index, rule)
+                who_key = (
+                    index,
+                    (plan_name, incident.plan.csm, *recipient_facts) if uses_csm else None,
+                    incident.assignee if uses_assignee else None,
+                )
                 entries = shared.get(who_key)
                 if entries is None:
                     entries = shared[who_key] = _plan_rule(incident, ctx, rule, now, lookups)
@@ -631,6 +636,18 @@ def _escalations(
             if at is not None:
                 upcoming.append(max(at, now + _EPSILON))
     return due, undeliverable, min(upcoming, default=None)
+
+
+def _rule_reads(ctx: PolicyContext, index: int, rule: RuleLike) -> tuple[bool, bool]:
+    """Whether a rule's recipients depend on the incident's CSM (and plan) and on its
+    assignee; the other tokens resolve the same for every incident at one instant, so their
+    resolution is shared by all of them (memoised in ``ctx`` per rule index)."""
+    key = ("reads", index)
+    found = ctx.memo.get(key)
+    if found is None:
+        tokens = {part.strip() for token in rule.notify for part in token.split("|")}
+        found = ctx.memo[key] = ("csm" in tokens, "assignee" in tokens)
+    return cast("tuple[bool, bool]", found)
 
 
 def _recipients_at(ctx: PolicyContext, now: datetime) -> dict[tuple[object, ...], list[_Planned]]:
