@@ -324,8 +324,16 @@ _CLOCK_MEMO_LIMIT = 4096
 
 
 def _clocks(incident: IncidentSnapshot, ctx: PolicyContext, priority: str) -> _Clocks:
-    """:func:`_clock` of every target, memoised in ``ctx`` per (plan, calendar, priority)
-    object identity; the entry holds the plan and calendar, so their ids stay theirs."""
+    """:func:`_clock` of every target (see :func:`_clock_plan`)."""
+    return _clock_plan(incident, ctx, priority)[0]
+
+
+def _clock_plan(
+    incident: IncidentSnapshot, ctx: PolicyContext, priority: str
+) -> tuple[_Clocks, dict[str, list[_RuleThreshold]]]:
+    """Each target's clock (:func:`_clock`) and its rule thresholds (:func:`_thresholds`),
+    memoised in ``ctx`` per (plan, calendar, priority) object identity; the entry holds the
+    plan and calendar, so their ids stay theirs."""
     plan, calendar = incident.plan, incident.calendar
     memo = ctx.memo.get("clocks")
     if not isinstance(memo, dict) or len(memo) > _CLOCK_MEMO_LIMIT:
@@ -333,18 +341,24 @@ def _clocks(incident: IncidentSnapshot, ctx: PolicyContext, priority: str) -> _C
     key = (id(plan), id(calendar), priority)
     held = memo.get(key)
     if held is not None and held[0] is plan and held[1] is calendar:
-        return cast(_Clocks, held[2])
+        return held[2], held[3]
     clocks: _Clocks = {}
+    thresholds: dict[str, list[_RuleThreshold]] = {}
     for target in TARGETS:
         spec = plan.target(priority, target)
         if spec is None:
             clocks[target] = None
-        elif spec.immediate:
-            clocks[target] = (ctx.always_open, ctx.hotline_ack_within)
+            continue
+        if spec.immediate:
+            clock = (ctx.always_open, ctx.hotline_ack_within)
         else:
-            clocks[target] = (calendar, spec.resolve(calendar.business_day))
-    memo[key] = (plan, calendar, clocks)
-    return clocks
+            clock = (calendar, spec.resolve(calendar.business_day))
+        clocks[target] = clock
+        thresholds[target] = _thresholds(
+            ctx, target, priority, plan.name, clock[1], clock[0].business_day
+        )
+    memo[key] = (plan, calendar, clocks, thresholds)
+    return clocks, thresholds
 
 
 @lru_cache(maxsize=4096)
@@ -559,28 +573,26 @@ def _escalations(
     recipient_facts = (incident.csm, incident.account)
     incident_part = incident.id.replace("|", "/")
     plan_name = incident.plan.name
-    clocks = _clocks(incident, ctx, priority)
+    clocks, thresholds = _clock_plan(incident, ctx, priority)
     # Runs of targets that share their history (no events yet) are one object: count once.
-    elapsed_of: dict[tuple[int, int], timedelta] = {}
+    last_run: ClockRun | None = None
+    last_calendar: BusinessCalendar | None = None
+    used = timedelta(0)
     for target in TARGETS:
         run = runs[target]
         clock = clocks[target]
         if clock is None or run.stopped_at is not None:
             continue
         calendar, duration = clock
-        business_day = calendar.business_day
-        counted = (id(run), id(calendar))
-        used = elapsed_of.get(counted)
-        if used is None:
-            used = elapsed_of[counted] = run.elapsed(calendar, now)
+        if run is not last_run or calendar is not last_calendar:
+            used = run.elapsed(calendar, now)
+            last_run, last_calendar = run, calendar
         used_by_target[target] = used
         reached_by = used + _EPSILON
         # the earliest amount still ahead: the due time or a threshold (a repeat included)
         ahead: timedelta | None = duration if duration > reached_by else None
-        head = f"{incident_part}|{target.replace('|', '/')}|"
-        for rule, step, step_part, index, amount, stage, repeat in _thresholds(
-            ctx, target, priority, plan_name, duration, business_day
-        ):
+        head = f"{incident_part}|{target}|"  # target names hold no "|"
+        for rule, step, step_part, index, amount, stage, repeat in thresholds[target]:
             if amount > reached_by:
                 if ahead is None or amount < ahead:
                     ahead = amount
