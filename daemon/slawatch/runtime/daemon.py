@@ -42,7 +42,7 @@ from slawatch.runtime.timer import Timer
 from slawatch.service import escalation
 from slawatch.store import outbox, repo
 from slawatch.store.db import Database
-from slawatch.store.migrate import upgrade
+from slawatch.store.migrate import ensure_current
 
 log = get_logger("slawatch.daemon")
 
@@ -135,7 +135,7 @@ class Daemon:
         self.db = Database.from_settings(settings, self.environ)
         self.pidlock = PidLock(pid_path(self.db.sqlite_path, self.environ))
         self.pidlock.acquire()
-        before, after = upgrade(self.db)
+        before, after = ensure_current(self.db)
         if before != after:
             log.info("database_migrated", from_revision=before, to_revision=after)
         self.intake = self.parts.intake(self)
