@@ -11,7 +11,10 @@ Every problem is reported as ``FILE: key.path: reason``, all at once, in a
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+import threading
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +23,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import holidays as holidays_lib
 import pydantic
 
 from slawatch.config.schema import CalendarConfig, ConfigFile, PartialTargetRow, PlanConfig
@@ -302,13 +304,63 @@ def build_settings(data: dict[str, Any], path: Path | None) -> Settings:
     )
 
 
+_COUNTRIES_PACKAGE = "holidays.countries"
+_countries_lock = threading.RLock()
+
+
+def _defer_country_modules() -> None:
+    """Let ``holidays`` import only the country modules asked for.
+
+    ``holidays.country_holidays("BG")`` imports ``holidays.countries.bulgaria``, and Python runs
+    the parent package's ``__init__`` first, which imports all ~250 country modules: 0.1-0.15 s
+    of ``slawatch run``'s 2 s readiness budget (issue 4) for the one or two countries a
+    configuration names. So the package module is created from its real spec and registered
+    without running its ``__init__``: submodules import through its ``__path__`` as usual, and
+    the first lookup of a name it does not hold yet (``holidays.countries.Germany``,
+    ``from holidays.countries import *``) runs the real ``__init__`` in place, so the package
+    still offers everything. Nothing happens when it is already imported or looks different.
+    """
+    with _countries_lock:
+        if _COUNTRIES_PACKAGE in sys.modules:
+            return
+        spec = importlib.util.find_spec(_COUNTRIES_PACKAGE)
+        if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+            return
+        loader = spec.loader
+        module = importlib.util.module_from_spec(spec)
+        completed = False
+
+        def complete(name: str) -> Any:
+            nonlocal completed
+            with _countries_lock:  # another thread asking meanwhile waits for the names
+                if not completed:
+                    completed = True
+                    loader.exec_module(module)
+                    if module.__dict__.get("__getattr__") is complete:
+                        del module.__dict__["__getattr__"]
+            try:
+                return module.__dict__[name]
+            except KeyError:
+                message = f"module {_COUNTRIES_PACKAGE!r} has no attribute {name!r}"
+                raise AttributeError(message) from None
+
+        module.__dict__["__getattr__"] = complete
+        sys.modules[_COUNTRIES_PACKAGE] = module
+        parent, _, child = _COUNTRIES_PACKAGE.rpartition(".")
+        setattr(sys.modules[parent], child, module)
+
+
 def holiday_checker(
     country: str, subdiv: str | None = None, categories: tuple[str, ...] | None = None
 ) -> Callable[[date], bool]:
     """A ``date -> is public holiday`` test backed by the ``holidays`` package.
 
     Raises ``ValueError`` naming the country or subdivision when the package does not know it.
+    The package is imported here, not with this module: the embedded defaults name no country.
     """
+    import holidays as holidays_lib
+
+    _defer_country_modules()
     try:
         table = holidays_lib.country_holidays(country, subdiv=subdiv, categories=categories or None)
     except NotImplementedError:
