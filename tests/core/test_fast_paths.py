@@ -19,7 +19,15 @@ from slawatch.config.loader import holiday_checker
 from slawatch.core.calendar import BusinessCalendar, parse_interval
 from slawatch.core.incident import EventType, IncidentEvent, IncidentHistory, IncidentState, _apply
 from slawatch.core.plans import BUILTIN_PLANS, PRIORITIES
-from slawatch.core.policy import IncidentSnapshot, PolicyContext, Roles, Rotation, assess, decide
+from slawatch.core.policy import (
+    IncidentSnapshot,
+    Person,
+    PolicyContext,
+    Roles,
+    Rotation,
+    assess,
+    decide,
+)
 from slawatch.core.sla import ClockRun, ClockState, clock_runs, evaluate, summary_of
 
 SOFIA = BusinessCalendar(
@@ -149,3 +157,41 @@ def test_assess_equals_decide_and_the_summary(
     evaluation, summary = assess(incident, CTX, now, sent)
     assert evaluation == decide(incident, CTX, now, sent)
     assert summary == _expected_summary(history, plan_name, now)
+
+
+@settings(max_examples=60, derandomize=True, database=None, deadline=None)
+@given(
+    cases=st.lists(
+        st.tuples(
+            histories(),
+            st.sampled_from(sorted(BUILTIN_PLANS)),
+            st.sampled_from([None, "maria", "ivan", "ghost"]),  # CSM
+            st.sampled_from([None, "ivan", "someone@example.com"]),  # assignee
+            st.sampled_from(["acme", "globex"]),
+        ),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_memos_shared_across_incidents_change_no_decision(
+    cases: list[tuple[tuple[IncidentHistory, datetime], str, str | None, str | None, str]],
+) -> None:
+    """The scan evaluates many incidents at one instant with one context, which memoises
+    recipients per rule (shared unless the rule reads the CSM or the assignee), clock lengths and
+    thresholds per plan: each incident's decision must equal its decision in a fresh context."""
+    people = {
+        name: Person(name=name, email=f"{name}@example.com", slack=f"U{name}", calendar="sofia")
+        for name in ("maria", "ivan", "lead", "manager")
+    }
+    shared = replace(
+        CTX,
+        people=people,
+        roles=Roles(support_lead="lead", support_manager="manager", team_channel="#support"),
+    )
+    now = max(case[0][1] for case in cases)
+    for number, ((history, _), plan_name, csm, assignee, account) in enumerate(cases):
+        incident = IncidentSnapshot(
+            str(number), history, BUILTIN_PLANS[plan_name], SOFIA, account, csm, assignee
+        )
+        fresh = replace(shared)  # a new memo
+        assert assess(incident, shared, now) == assess(incident, fresh, now)
