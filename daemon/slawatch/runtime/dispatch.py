@@ -147,13 +147,13 @@ class Dispatcher:
             try:
                 # Claim, re-check and render in one transaction: the row is committed
                 # 'sending' (or dropped/held/failed) before the send, as with separate ones.
-                with self._unit(conn) as (session, sql):
+                with self._unit(conn) as unit:
                     if accepted is not None:
-                        self._record_sent(sql, accepted)
-                    row = sql.claim_next(now)
+                        self._record_sent(unit.sql, accepted)
+                    row = unit.sql.claim_next(now)
                     snapshot = _RowSnapshot.of(row) if row is not None else None
                     if snapshot is not None:
-                        prepared = self._prepare(session, sql, snapshot, stats)
+                        prepared = self._prepare(unit, snapshot, stats)
                 accepted = None
             except Exception as exc:  # a bug in the re-check or rendering: retry the row
                 if accepted is not None:  # rolled back too: record it on its own first
@@ -190,23 +190,20 @@ class Dispatcher:
 
     def _flush_sent(self, conn: Connection, accepted: _Accepted) -> None:
         """Record an accepted row in a transaction of its own (no next row to claim with it)."""
-        with self._unit(conn) as (_session, sql):
-            self._record_sent(sql, accepted)
+        with self._unit(conn) as unit:
+            self._record_sent(unit.sql, accepted)
 
     @contextmanager
-    def _unit(self, conn: Connection) -> Iterator[tuple[Session, DispatchSQL]]:
+    def _unit(self, conn: Connection) -> Iterator[_Unit]:
         """A write transaction on the run's connection (``BEGIN IMMEDIATE`` on SQLite, as in
-        ``Database.session``), committed when the block ends and rolled back on an exception:
-        the hot-path statements plus an ORM session joined to it for the rarer outcomes (drop,
-        hold, fail and fallback, reminder re-checks)."""
+        ``Database.session``), committed when the block ends and rolled back on an exception."""
         with conn.begin():
-            session = Session(bind=conn, expire_on_commit=False)
+            unit = _Unit(conn)
             try:
-                yield session, DispatchSQL(conn, session)
-                if session.in_transaction():
-                    session.commit()  # flushes; the connection's transaction commits below
+                yield unit
+                unit.flush()
             finally:
-                session.close()
+                unit.close()
 
     def _unexpected(self, row: _RowSnapshot, exc: Exception, stats: DispatchStats) -> None:
         """A row whose re-check, address or rendering raised: without this it would stay
@@ -268,11 +265,9 @@ class Dispatcher:
         self.metrics.set_outbox(counts.get("pending", 0) + counts.get("sending", 0), age)
 
     # ---------------------------------------------------------------------- one message
-    def _prepare(
-        self, session: Any, sql: DispatchSQL, row: _RowSnapshot, stats: DispatchStats
-    ) -> _Prepared | None:
-        """Re-check, rate-limit, address and render a claimed row in ``session``; ``None`` when
-        the row was dropped, held or failed here (recorded in ``session``)."""
+    def _prepare(self, unit: _Unit, row: _RowSnapshot, stats: DispatchStats) -> _Prepared | None:
+        """Re-check, rate-limit, address and render a claimed row in ``unit``; ``None`` when the
+        row was dropped, held or failed here (recorded in ``unit``)."""
         env = self.env
         now = self.clock()
         bound = log.bind(
@@ -289,7 +284,7 @@ class Dispatcher:
         incident = None
         thread_ref = None
         if row.incident_id is not None:
-            incident, thread_ref = sql.recheck_view(row.incident_id, row.channel, address)
+            incident, thread_ref = unit.sql.recheck_view(row.incident_id, row.channel, address)
         ictx = context_of(incident, env.settings) if incident is not None else None
         applies, reason = still_applies(
             row.stage,
@@ -300,7 +295,7 @@ class Dispatcher:
         )
         if applies and row.incident_id is None:
             applies, reason = reminder_still_applies(
-                session,
+                unit.session,
                 env.settings,
                 stage=row.stage,
                 account_id=row.account_id,
@@ -308,7 +303,7 @@ class Dispatcher:
                 now=now,
             )
         if not applies:
-            outbox.mark_dropped(session, row.id, now, reason)
+            outbox.mark_dropped(unit.session, row.id, now, reason)
             stats.dropped += 1
             bound.info("notification_dropped", outcome="dropped", reason=reason)
             self._record(row.channel, "dropped", None)
@@ -317,12 +312,12 @@ class Dispatcher:
             row.channel, row.recipient, self.monotonic(), urgent=row.urgent
         )
         if wait_s > 0:
-            outbox.hold_until(session, row.id, now, now + timedelta(seconds=wait_s))
+            outbox.hold_until(unit.session, row.id, now, now + timedelta(seconds=wait_s))
             stats.held += 1
             return None
         if not address:
             self._fail(
-                session,
+                unit.session,
                 row,
                 now,
                 f"{row.recipient} has no {row.channel} address in the configuration",
@@ -515,6 +510,35 @@ class _Prepared:
     address: str
     message: Any
     thread_ref: str | None
+
+
+class _Unit:
+    """One transaction of the dispatcher: the hot-path statements (``sql``) and, made only when
+    a rarer outcome needs one (drop, hold, fail and fallback, reminder re-check), an ORM
+    ``session`` joined to the same transaction."""
+
+    __slots__ = ("_conn", "_session", "sql")
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._session: Session | None = None
+        self.sql = DispatchSQL(conn)
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(bind=self._conn, expire_on_commit=False)
+            self.sql.use_session(self._session)
+        return self._session
+
+    def flush(self) -> None:
+        """Write what the session holds; the connection's transaction commits after this."""
+        if self._session is not None and self._session.in_transaction():
+            self._session.commit()  # joined to the connection's transaction: does not commit it
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
 
 @dataclass(frozen=True, slots=True)

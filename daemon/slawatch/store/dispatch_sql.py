@@ -240,6 +240,11 @@ class DispatchSQL:
         self._dialect = dialect
         self._dbapi: Any = connection.connection.driver_connection
 
+    def use_session(self, session: Session) -> None:
+        """From now on, flush ``session`` (which shares the transaction) before each statement
+        and expire its loaded rows changed here."""
+        self._session = session
+
     def _execute(self, sql: str, params: Mapping[str, Any]) -> Any:
         session = self._session
         if session is not None and (session.new or session.dirty or session.deleted):
