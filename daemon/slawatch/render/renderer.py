@@ -235,8 +235,15 @@ class Renderer:
         dedupe_key = context.get("dedupe_key")
         errors: list[str] = []
         context = {**context, "channel": channel}
-        plain = fallback_text(stage, context)
-        headline, _ = fallback_lines(stage, context)
+
+        # The built-in texts, only when a part failed (they cannot raise, so computing them on
+        # demand changes nothing but the time spent on every message that renders fine).
+        def plain() -> str:
+            return fallback_text(stage, context)
+
+        def headline() -> str:
+            return fallback_lines(stage, context)[0]
+
         subject, html, blocks, sms = "", None, (), ""
 
         if channel == "email":
@@ -244,15 +251,15 @@ class Renderer:
                 f"email/{stage}.subject.j2",
                 lambda: self.render_template(self.text_env, f"email/{stage}.subject.j2", context),
             )
-            subject = _collapse(part.value) if part.error is None else headline
+            subject = _collapse(part.value) if part.error is None else headline()
             if part.error is None and not subject:
-                subject = headline
+                subject = headline()
             errors += [part.error] if part.error else []
             part = self._attempt(
                 f"email/{stage}.txt.j2",
                 lambda: self.render_template(self.text_env, f"email/{stage}.txt.j2", context),
             )
-            text = part.value.strip() + "\n" if part.error is None else plain
+            text = part.value.strip() + "\n" if part.error is None else plain()
             errors += [part.error] if part.error else []
             part = self._attempt(
                 f"email/{stage}.html.j2",
@@ -266,7 +273,7 @@ class Renderer:
             if part.error is None:
                 text, blocks = part.value
             else:
-                text, blocks = slack_escape(plain), ()
+                text, blocks = slack_escape(plain()), ()
                 errors.append(part.error)
         elif channel == "sms":
             name = f"sms/{stage}.txt.j2"
@@ -280,12 +287,12 @@ class Renderer:
             if part.error is None:
                 sms = part.value.text
             else:
-                sms = encode_sms(headline).text
+                sms = encode_sms(headline()).text
                 errors.append(part.error)
             text = sms
         else:
             errors.append(f"unknown channel {channel!r}")
-            text = plain
+            text = plain()
         for error in errors if self.log_errors else ():
             log.error(
                 "template_failed",
