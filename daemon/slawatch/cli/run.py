@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -22,6 +23,9 @@ def register(cli: click.Group) -> None:
     )
     def run(config_path: str | None, demo: bool) -> None:
         """Run the SLA daemon: the scan, the outbox dispatcher, reminders and the HTTP API."""
+        # Importing the daemon is most of its start-up; Daemon.start explains why the garbage
+        # collector is off until READY=1 and turns it back on.
+        gc.disable()
         from slawatch.runtime.daemon import Daemon
         from slawatch.wiring import DaemonParts
 
