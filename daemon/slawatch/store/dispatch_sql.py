@@ -20,7 +20,8 @@ the hot path are written once per dialect and run on the DBAPI connection under 
 
 What a caller must know:
 
-* Column types are applied by hand, exactly as the models' types would: datetimes go in aware
+* Column types are applied by hand (the converters of :mod:`slawatch.store.rawsql`, shared
+  with the scan's raw statements), exactly as the models' types would: datetimes go in aware
   (naive ones are refused, as :class:`~slawatch.store.types.UTCDateTime` does) and are stored as
   UTC (on SQLite as naive-UTC text in SQLAlchemy's fixed ``YYYY-MM-DD HH:MM:SS.ffffff`` format,
   so text comparison stays chronological); they come back as aware UTC datetimes; booleans come
@@ -39,11 +40,10 @@ What a caller must know:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
@@ -51,6 +51,14 @@ from sqlalchemy.orm import Session
 
 from slawatch.errors import NotFoundError
 from slawatch.store.models import Notification
+from slawatch.store.rawsql import (
+    aware_utc,
+    pg_json_out,
+    pg_time_out,
+    sqlite_json_out,
+    sqlite_time_in,
+    sqlite_time_out,
+)
 from slawatch.store.repo import AccountView, EventView, IncidentView
 
 
@@ -151,39 +159,8 @@ def _to_pyformat(sql: str) -> str:
     return re.sub(r"(?<![:\w]):([a-z_]+)", r"%(\1)s", sql)
 
 
-def _aware_utc(value: datetime) -> datetime:
-    """``value`` in UTC; naive or non-datetime values refused as :class:`UTCDateTime` does."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("naive datetime given to the database; pass an aware datetime")
-    return value.astimezone(UTC)
-
-
-def sqlite_time(value: datetime) -> str:
-    """An aware datetime as SQLite stores it: naive UTC text, always with microseconds."""
-    return _aware_utc(value).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _sqlite_result_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _pg_result_time(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _sqlite_json(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
-
-
-def _pg_json(value: Any) -> Any:
-    return value  # psycopg already decoded json
+#: An aware datetime as SQLite stores it: naive UTC text, always with microseconds.
+sqlite_time = sqlite_time_in
 
 
 @dataclass(frozen=True)
@@ -205,18 +182,18 @@ _DIALECTS: Mapping[str, _Dialect] = {
         recheck=_RECHECK,
         mark_sent=_MARK_SENT,
         remember_thread=_REMEMBER_THREAD,
-        bind_time=sqlite_time,
-        result_time=_sqlite_result_time,
-        result_json=_sqlite_json,
+        bind_time=sqlite_time_in,
+        result_time=sqlite_time_out,
+        result_json=sqlite_json_out,
     ),
     "postgresql": _Dialect(
         claim=_to_pyformat(_CLAIM_POSTGRESQL),
         recheck=_to_pyformat(_RECHECK),
         mark_sent=_to_pyformat(_MARK_SENT),
         remember_thread=_to_pyformat(_REMEMBER_THREAD),
-        bind_time=_aware_utc,
-        result_time=_pg_result_time,
-        result_json=_pg_json,
+        bind_time=aware_utc,
+        result_time=pg_time_out,
+        result_json=pg_json_out,
     ),
 }
 

@@ -31,10 +31,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-__all__ = ["Raw"]
+__all__ = [
+    "Raw",
+    "aware_utc",
+    "pg_json_out",
+    "pg_time_in",
+    "pg_time_out",
+    "sqlite_json_out",
+    "sqlite_time_in",
+    "sqlite_time_out",
+]
 
 
-def _sqlite_dt_out(value: Any) -> datetime | None:
+def sqlite_time_out(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -49,7 +58,7 @@ def _sqlite_dt_out(value: Any) -> datetime | None:
     return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 
-def _pg_dt_out(value: Any) -> datetime | None:
+def pg_time_out(value: Any) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
@@ -57,7 +66,8 @@ def _pg_dt_out(value: Any) -> datetime | None:
     return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 
-def _utc(value: datetime) -> datetime:
+def aware_utc(value: datetime) -> datetime:
+    """``value`` in UTC; naive or non-datetime values refused as :class:`UTCDateTime` does."""
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -65,25 +75,25 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
-def _sqlite_dt_in(value: datetime | None) -> str | None:
+def sqlite_time_in(value: datetime | None) -> str | None:
     """SQLAlchemy's SQLite storage format for ``value`` in UTC: ``YYYY-MM-DD HH:MM:SS.ffffff``
     (always with microseconds, so stored texts compare in time order)."""
     if value is None:
         return None
-    utc = _utc(value)
+    utc = aware_utc(value)
     text = utc.isoformat(" ")[:-6]  # without the "+00:00"
     return text if utc.microsecond else text + ".000000"
 
 
-def _pg_dt_in(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
+def pg_time_in(value: datetime | None) -> datetime | None:
+    return None if value is None else aware_utc(value)
 
 
-def _sqlite_json_out(value: Any) -> Any:
+def sqlite_json_out(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _pg_json_out(value: Any) -> Any:
+def pg_json_out(value: Any) -> Any:
     return value
 
 
@@ -106,11 +116,11 @@ class Raw:
         if self.postgres:
             from psycopg.types.json import Json
 
-            self.dt_out, self.dt_in = _pg_dt_out, _pg_dt_in
-            self.json_out, self.json_in = _pg_json_out, Json
+            self.dt_out, self.dt_in = pg_time_out, pg_time_in
+            self.json_out, self.json_in = pg_json_out, Json
         else:
-            self.dt_out, self.dt_in = _sqlite_dt_out, _sqlite_dt_in
-            self.json_out, self.json_in = _sqlite_json_out, json.dumps
+            self.dt_out, self.dt_in = sqlite_time_out, sqlite_time_in
+            self.json_out, self.json_in = sqlite_json_out, json.dumps
 
     def __enter__(self) -> Raw:
         return self
