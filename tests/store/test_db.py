@@ -47,6 +47,32 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     db.dispose()
 
 
+def test_wal_is_checkpointed_by_the_caller_not_by_each_commit(db: Database) -> None:
+    """Commits leave the WAL alone up to WAL_AUTOCHECKPOINT_PAGES; ``checkpoint()`` copies it
+    into the file (the daemon's wal-checkpoint job). PostgreSQL has nothing to do."""
+    if db.is_postgresql:
+        assert db.checkpoint() is None
+        return
+    from slawatch.store.db import WAL_AUTOCHECKPOINT_PAGES
+
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    with db.session() as session:
+        limit = session.execute(text("PRAGMA wal_autocheckpoint")).scalar_one()
+        assert limit == WAL_AUTOCHECKPOINT_PAGES > 1000
+        for n in range(300):
+            session.add(
+                Account(id=f"a{n}", name="x" * 900, plan="standard", created_at=now, updated_at=now)
+            )
+    assert db.sqlite_path is not None
+    wal = db.sqlite_path.with_name(db.sqlite_path.name + "-wal")
+    assert wal.stat().st_size > 0
+    pages, copied = db.checkpoint()  # type: ignore[misc]
+    assert pages > 50 and copied == pages
+    assert db.checkpoint() == (pages, pages)  # nothing new: everything already copied
+    with db.read_session() as session:
+        assert session.execute(text("SELECT count(*) FROM accounts")).scalar_one() == 300
+
+
 def test_datetimes_round_trip_as_aware_utc(db: Database) -> None:
     sofia = timezone(timedelta(hours=2))
     created = datetime(2026, 3, 29, 3, 30, tzinfo=sofia)

@@ -51,6 +51,10 @@ SCAN_JOB = "sla-scan"
 DISPATCH_JOB = "outbox-dispatch"
 REMINDERS_JOB = "daily-reminders"
 HOUSEKEEPING_JOB = "housekeeping"
+CHECKPOINT_JOB = "wal-checkpoint"
+#: How often the SQLite WAL is copied into the database file (``Database.checkpoint``), so that
+#: the scan's and the API's commits never pay for it themselves.
+CHECKPOINT_EVERY = timedelta(seconds=10)
 #: Seconds between two refreshes of the sd_notify STATUS line and the incident gauges.
 STATUS_EVERY_S = 15.0
 #: Incidents evaluated per transaction in a scan or a full recompute.
@@ -195,6 +199,8 @@ class Daemon:
         self.timer.every(
             HOUSEKEEPING_JOB, self.housekeeping, daemon_cfg.housekeeping_interval, start_now=False
         )
+        if not self.db.is_postgresql:
+            self.timer.every(CHECKPOINT_JOB, self.checkpoint, CHECKPOINT_EVERY, start_now=False)
         self.timer.start()
         if settings.file.api.enabled:
             self._start_api()
@@ -216,6 +222,7 @@ class Daemon:
             config_accounts=len(synced),
             open_incidents=open_count,
             senders=senders,
+            jobs=self.timer.job_ids(),
             api=settings.file.api.listen if settings.file.api.enabled else None,
             startup_ms=round((time.monotonic() - started) * 1000),
         )
@@ -368,6 +375,19 @@ class Daemon:
         self.dispatcher.limiter.prune(time.monotonic())
         if purged:
             log.info("housekeeping", purged_notifications=purged)
+
+    def checkpoint(self) -> None:
+        """Copy the SQLite WAL into the database file in a job of its own (see
+        :meth:`slawatch.store.db.Database.checkpoint`)."""
+        started = time.perf_counter()
+        result = self.db.checkpoint()
+        if result is not None and result[1]:
+            log.debug(
+                "wal_checkpoint",
+                wal_pages=result[0],
+                copied_pages=result[1],
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
 
     def status_line(self) -> str:
         """One line for ``STATUS=``: open and breached incidents, outbox depth."""

@@ -50,6 +50,10 @@ class Timer:
         self._jobs: dict[str, _JobState] = {}
 
     # ---------------------------------------------------------------------- registration
+    def job_ids(self) -> list[str]:
+        """The registered jobs, in registration order (the daemon logs them at start)."""
+        return list(self._jobs)
+
     def every(
         self,
         job_id: str,
