@@ -339,6 +339,29 @@ def _warm(db: Any, settings: Any, ctx: Any, now: datetime) -> None:
         escalation.evaluate_page(session, settings, ctx, now, after_id=50_000, limit=200)
 
 
+@contextmanager
+def checkpointing(db: Any) -> Iterator[None]:
+    """What the daemon runs beside its scan: the wal-checkpoint job (``Database.checkpoint``
+    every ``CHECKPOINT_EVERY``, first after one interval), in a thread of its own."""
+    import threading
+
+    from slawatch.runtime.daemon import CHECKPOINT_EVERY
+
+    stop = threading.Event()
+
+    def job() -> None:
+        while not stop.wait(CHECKPOINT_EVERY.total_seconds()):
+            db.checkpoint()
+
+    thread = threading.Thread(target=job, name="wal-checkpoint", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def open_db(db_path: Path) -> Any:
     """The copy, migrated to the current head as the daemon does at start."""
     from slawatch.store.db import Database
@@ -346,6 +369,8 @@ def open_db(db_path: Path) -> Any:
 
     db = Database(sqlite_url(db_path))
     upgrade(db)
+    # A running daemon's wal-checkpoint job copied the migration's log long before any scan.
+    db.checkpoint()
     return db
 
 
@@ -361,7 +386,8 @@ def worker_tick(db_path: Path, now: datetime) -> dict[str, Any]:
         due = len(repo.due_incident_ids(session, now, limit=1_000_000))
         index_s = time.perf_counter() - started
     started, cpu = time.perf_counter(), time.process_time()
-    evaluated, enqueued = _tick(db, settings, ctx, now)
+    with checkpointing(db):
+        evaluated, enqueued = _tick(db, settings, ctx, now)
     elapsed = time.perf_counter() - started
     return {
         "seconds": elapsed,
@@ -378,7 +404,8 @@ def worker_full(db_path: Path, now: datetime) -> dict[str, Any]:
     quiet_logging(settings)
     db = open_db(db_path)
     started, cpu = time.perf_counter(), time.process_time()
-    evaluated, enqueued = _full(db, settings, ctx, now)
+    with checkpointing(db):
+        evaluated, enqueued = _full(db, settings, ctx, now)
     return {
         "seconds": time.perf_counter() - started,
         "cpu_s": time.process_time() - cpu,
