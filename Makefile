@@ -54,6 +54,7 @@ test: lint typecheck pytest
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/calendar_bench.py
 	$(BIN)/python bench/daemon_bench.py
+	$(BIN)/python bench/startup_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -6,12 +6,12 @@ the file ``<db>.migrate.lock`` next to the SQLite database. Both are released wh
 exits, even after a crash.
 
 Alembic is imported only when a migration really runs. Its script machinery pulls in Mako and
-Pygments, and its DDL layer every SQLAlchemy dialect: about a tenth of ``slawatch run``'s 2 s
-readiness budget (issue 4) for a database that is usually already current. So the daemon calls
-:func:`ensure_current`, which reads the stored revision with a plain query, and creates a
-brand-new database from the models and stamps it (Alembic's documented practice: ``create_all``
-then ``stamp head``); ``tests/store/test_fresh_schema.py`` proves that schema identical to the
-one the migrations build, on SQLite and PostgreSQL.
+Pygments, and its DDL layer a module per database it supports: about a tenth of ``slawatch
+run``'s 2 s readiness budget (issue 4) for a database that is usually already current. So the
+daemon calls :func:`ensure_current`, which reads the stored revision with a plain query, and
+creates a brand-new database from the models and stamps it (Alembic's documented practice:
+``create_all`` then ``stamp head``); ``tests/store/test_fresh_schema.py`` proves that schema
+identical to the one the migrations build, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
