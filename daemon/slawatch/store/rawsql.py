@@ -149,5 +149,9 @@ class Raw:
         self.cursor.execute(self.sql(text), params)
         return list(self.cursor.fetchall())
 
+    def execute(self, text: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement that returns no rows."""
+        self.cursor.execute(self.sql(text), params)
+
     def execute_many(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
         self.cursor.executemany(self.sql(text), list(rows))

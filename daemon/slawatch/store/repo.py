@@ -273,6 +273,21 @@ def store_evaluations(session: Session, values: Sequence[Mapping[str, Any]]) -> 
         for columns, items in groups.items():
             if not columns:
                 continue
+            if len(columns) == 1:
+                # One column (the scan's "only last_evaluated_at"), usually one value for all:
+                # one UPDATE per value with the ids in a list, not one per row.
+                column = columns[0]
+                convert = bool if column == "breached" else dt
+                by_value: dict[Any, list[int]] = {}
+                for item in items:
+                    by_value.setdefault(convert(item[column]), []).append(item["id"])
+                for value, ids in by_value.items():
+                    for first in range(0, len(ids), 500):
+                        where, params = raw.any_of("id", ids[first : first + 500])
+                        raw.execute(
+                            f"UPDATE incidents SET {column} = ? WHERE {where}", [value, *params]
+                        )
+                continue
             converters = [bool if column == "breached" else dt for column in columns]
             assignments = ", ".join(f"{column} = ?" for column in columns)
             raw.execute_many(
