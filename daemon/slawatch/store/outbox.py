@@ -23,13 +23,12 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ClauseElement
 
 from slawatch.errors import ConflictError, NotFoundError
 from slawatch.store.models import Notification
-from slawatch.store.rawsql import Raw
+from slawatch.store.rawsql import Raw, dialect_insert
 
 #: States a user may move back to pending with ``slawatch outbox retry``.
 RETRYABLE = ("failed", "dropped", "cancelled")
@@ -88,8 +87,7 @@ def _row_values(item: NewNotification, now: datetime, status: str = "pending") -
 def enqueue(session: Session, item: NewNotification, now: datetime) -> int | None:
     """Insert ``item``; return its id, or ``None`` when its dedupe key already exists."""
     values = _row_values(item, now)
-    dialect = session.get_bind().dialect.name
-    insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_fn = dialect_insert(session)
     stmt = (
         insert_fn(Notification)
         .values(**values)

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 __all__ = [
     "Raw",
     "aware_utc",
+    "dialect_insert",
     "pg_json_out",
     "pg_time_in",
     "pg_time_out",
@@ -155,3 +156,15 @@ class Raw:
 
     def execute_many(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
         self.cursor.executemany(self.sql(text), list(rows))
+
+
+def dialect_insert(session: Session) -> Any:
+    """``insert`` of the session's dialect (for ``ON CONFLICT DO NOTHING``), imported on use:
+    the PostgreSQL dialect is ~27 modules a SQLite daemon would otherwise load at start."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert

@@ -15,12 +15,11 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from slawatch.errors import NotFoundError
 from slawatch.store.models import Account, Incident, PlanChange, Thread
-from slawatch.store.rawsql import Raw
+from slawatch.store.rawsql import Raw, dialect_insert
 
 
 def get_account(session: Session, account_id: str) -> Account:
@@ -343,8 +342,7 @@ def set_thread_ref(
     session: Session, incident_id: int, channel: str, address: str, thread_ref: str
 ) -> None:
     """Remember the first message's reference; an existing reference is kept (first wins)."""
-    dialect = session.get_bind().dialect.name
-    insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_fn = dialect_insert(session)
     session.execute(
         insert_fn(Thread)
         .values(incident_id=incident_id, channel=channel, address=address, thread_ref=thread_ref)
