@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,6 +65,13 @@ def new_pg_database(pg_url: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def make_pg_database(pg_url: str) -> Callable[[], str]:
+    """Brand-new, empty PostgreSQL databases on demand (a fixture: test modules cannot import
+    from this conftest reliably, since each test directory may have a ``conftest`` of its own)."""
+    return lambda: new_pg_database(pg_url)
 
 
 @pytest.fixture(scope="session")

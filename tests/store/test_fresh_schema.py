@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from conftest import new_pg_database
 from slawatch.store.db import Database
 from slawatch.store.migrate import (
     all_revisions,
@@ -115,7 +114,7 @@ def other_empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: A
     """A second brand-new database next to ``empty_db_url``'s."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'other.db'}"
-    return new_pg_database(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("make_pg_database")())
 
 
 def test_scripted_head_is_alembics_head() -> None:
