@@ -233,8 +233,9 @@ def test_scan_pages_and_due_batches_on_both_backends(
 
 def test_sqlite_plans_of_the_scan_statements(sqlite_only_db: Database) -> None:
     """The scan's reads use the indexes migration 0005 leaves: the outbox keys from the
-    covering ``(incident_id, dedupe_key)`` index (the table rows carry big JSON payloads), and
-    the due incidents from ``(status, next_check_at)`` without a sort."""
+    covering ``(incident_id, dedupe_key)`` index (the table rows carry big JSON payloads), the
+    due incidents from ``(status, next_check_at)`` without a sort, and a provider id from the
+    partial index."""
     plans = {}
     with sqlite_only_db.engine.connect() as conn:
         for name, sql in {
@@ -242,6 +243,7 @@ def test_sqlite_plans_of_the_scan_statements(sqlite_only_db: Database) -> None:
             "due": "SELECT id FROM incidents WHERE status = 'open' AND next_check_at <= '2027'"
             " ORDER BY next_check_at, id LIMIT 500",
             "earliest": "SELECT min(next_check_at) FROM incidents WHERE status = 'open'",
+            "sid": "SELECT delivery_status FROM notifications WHERE provider_message_id = 'SM1'",
         }.items():
             plans[name] = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
     assert any(
@@ -249,3 +251,5 @@ def test_sqlite_plans_of_the_scan_statements(sqlite_only_db: Database) -> None:
     ), plans
     assert any("ix_incidents_status_next_check_at" in p for p in plans["due"]), plans
     assert any("ix_incidents_status_next_check_at" in p for p in plans["earliest"]), plans
+    # the Twilio callback's lookup uses the partial index (new rows, without a SID, skip it)
+    assert any("ix_notifications_provider_message_id" in p for p in plans["sid"]), plans
