@@ -3,48 +3,15 @@ reading it from the ``(status, urgent, next_attempt_at)`` index instead of sorti
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
+from outbox_queue import NOW, seed_queue
 from sqlalchemy.dialects import sqlite
 
 from slawatch.store import outbox
 from slawatch.store.db import Database
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-def _item(key: str, *, urgent: bool, minutes: int, **kw: object) -> outbox.NewNotification:
-    return outbox.NewNotification(
-        dedupe_key=key,
-        kind="page" if urgent else "escalation",
-        stage="page" if urgent else "warning",
-        recipient="ivan",
-        channel="sms" if urgent else "slack",
-        next_attempt_at=NOW + timedelta(minutes=minutes),
-        urgent=urgent,
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-def _seed(db: Database) -> None:
-    items = [
-        _item("n-late", urgent=False, minutes=-1),
-        _item("u-late", urgent=True, minutes=-2),
-        _item("n-early", urgent=False, minutes=-30),
-        _item("n-tie-a", urgent=False, minutes=-10),
-        _item("n-tie-b", urgent=False, minutes=-10),
-        _item("u-early", urgent=True, minutes=-20),
-        _item("u-future", urgent=True, minutes=5),
-        _item("n-future", urgent=False, minutes=1),
-        _item("n-held", urgent=False, minutes=-5, not_before=NOW + timedelta(hours=1)),
-        _item("n-released", urgent=False, minutes=-3, not_before=NOW - timedelta(minutes=3)),
-    ]
-    with db.session() as s:
-        outbox.enqueue_many(s, items, NOW)
-
 
 def test_claim_rows_one_at_a_time_follows_the_claim_order(db: Database) -> None:
-    _seed(db)
+    seed_queue(db)
     with db.session() as s:
         expected = [n.dedupe_key for n in outbox.claim(s, NOW, limit=100)]
         s.rollback()
@@ -69,7 +36,7 @@ def test_claim_rows_one_at_a_time_follows_the_claim_order(db: Database) -> None:
 
 
 def test_claim_rows_limit_and_channels(db: Database) -> None:
-    _seed(db)
+    seed_queue(db)
     with db.session() as s:
         assert [r.dedupe_key for r in outbox.claim_rows(s, NOW, limit=3)] == [
             "u-early",
@@ -98,7 +65,7 @@ def test_sqlite_claim_reads_the_index_without_sorting_the_queue(db: Database) ->
 
 
 def test_claim_id_claims_one_pending_row_once(db: Database) -> None:
-    _seed(db)
+    seed_queue(db)
     with db.session() as s:
         (first,) = outbox.claim_rows(s, NOW, limit=1)
     with db.session() as s:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from outbox_queue import NOW, item, seed_queue
 from sqlalchemy import text
 
 from slawatch.errors import NotFoundError
@@ -19,7 +20,6 @@ from slawatch.store.db import Database
 from slawatch.store.dispatch_sql import DispatchSQL, sqlite_time
 from slawatch.store.models import Account, Incident, IncidentEventRow, Notification
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 SOFIA = timezone(timedelta(hours=2))
 
 
@@ -79,38 +79,8 @@ def _incident(db: Database, key: str, events: Sequence[tuple[str, datetime]] = (
         return incident.id
 
 
-def _item(key: str, *, urgent: bool, minutes: int, **kw: object) -> outbox.NewNotification:
-    return outbox.NewNotification(
-        dedupe_key=key,
-        kind="page" if urgent else "escalation",
-        stage="page" if urgent else "warning",
-        recipient="ivan",
-        channel="sms" if urgent else "slack",
-        next_attempt_at=NOW + timedelta(minutes=minutes),
-        urgent=urgent,
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-def _seed_queue(db: Database) -> None:
-    items = [
-        _item("n-late", urgent=False, minutes=-1),
-        _item("u-late", urgent=True, minutes=-2),
-        _item("n-early", urgent=False, minutes=-30),
-        _item("n-tie-a", urgent=False, minutes=-10),
-        _item("n-tie-b", urgent=False, minutes=-10),
-        _item("u-early", urgent=True, minutes=-20),
-        _item("u-future", urgent=True, minutes=5),
-        _item("n-future", urgent=False, minutes=1),
-        _item("n-held", urgent=False, minutes=-5, not_before=NOW + timedelta(hours=1)),
-        _item("n-released", urgent=False, minutes=-3, not_before=NOW - timedelta(minutes=3)),
-    ]
-    with db.session() as s:
-        outbox.enqueue_many(s, items, NOW)
-
-
 def test_claim_next_follows_the_claim_order_one_row_at_a_time(db: Database) -> None:
-    _seed_queue(db)
+    seed_queue(db)
     with db.session() as s:
         expected = [n.dedupe_key for n in outbox.claim(s, NOW, limit=100)]
         s.rollback()
@@ -148,7 +118,7 @@ def test_a_claimed_row_is_what_claim_rows_returns(db: Database) -> None:
     with db.session() as s:
         outbox.enqueue(
             s,
-            _item(
+            item(
                 "k",
                 urgent=True,
                 minutes=-1,
@@ -226,8 +196,8 @@ def _claimed_pair(db: Database) -> tuple[int, int]:
         ids = outbox.enqueue_many(
             s,
             [
-                _item("a", urgent=False, minutes=-1, address="#old"),
-                _item("b", urgent=False, minutes=-1, address="#old"),
+                item("a", urgent=False, minutes=-1, address="#old"),
+                item("b", urgent=False, minutes=-1, address="#old"),
             ],
             NOW,
         )
@@ -304,7 +274,7 @@ def test_concurrent_claimers_never_claim_the_same_row(db: Database) -> None:
     BEGIN IMMEDIATE on SQLite)."""
     with db.session() as s:
         outbox.enqueue_many(
-            s, [_item(f"k{i}", urgent=i % 3 == 0, minutes=-i) for i in range(40)], NOW
+            s, [item(f"k{i}", urgent=i % 3 == 0, minutes=-i) for i in range(40)], NOW
         )
     claimed: list[int] = []
     lock = threading.Lock()

@@ -212,7 +212,7 @@ class DispatchSQL:
         name = connection.dialect.name
         dialect = _DIALECTS.get(name)
         if dialect is None:
-            raise NotImplementedError(f"no dispatcher statements for {name!r}")
+            raise ValueError(f"dispatcher: unsupported database dialect {name!r} (sqlite, postgresql)")
         self._session = session
         self._dialect = dialect
         self._dbapi: Any = connection.connection.driver_connection
