@@ -212,7 +212,9 @@ class DispatchSQL:
         name = connection.dialect.name
         dialect = _DIALECTS.get(name)
         if dialect is None:
-            raise ValueError(f"dispatcher: unsupported database dialect {name!r} (sqlite, postgresql)")
+            raise ValueError(
+                f"dispatcher: unsupported database dialect {name!r} (sqlite, postgresql)"
+            )
         self._session = session
         self._dialect = dialect
         self._dbapi: Any = connection.connection.driver_connection
