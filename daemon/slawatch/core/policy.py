@@ -310,13 +310,6 @@ def _reach(run: ClockRun, calendar: BusinessCalendar, amount: timedelta) -> date
     return at
 
 
-def _clock(
-    incident: IncidentSnapshot, ctx: PolicyContext, target: str, priority: str
-) -> tuple[BusinessCalendar, timedelta] | None:
-    """The calendar a target's clock counts on and its length (``None``: no target)."""
-    return _clocks(incident, ctx, priority)[target]
-
-
 _Clocks = dict[str, tuple[BusinessCalendar, timedelta] | None]
 #: Entries of the per-context clock memo before it is emptied (plans with account overrides
 #: are new objects for each incident that intake evaluates; the scan reuses a few).
@@ -324,14 +317,16 @@ _CLOCK_MEMO_LIMIT = 4096
 
 
 def _clocks(incident: IncidentSnapshot, ctx: PolicyContext, priority: str) -> _Clocks:
-    """:func:`_clock` of every target (see :func:`_clock_plan`)."""
+    """Each target's clock: the calendar it counts on and its length, ``None`` for no target
+    (see :func:`_clock_plan`)."""
     return _clock_plan(incident, ctx, priority)[0]
 
 
 def _clock_plan(
     incident: IncidentSnapshot, ctx: PolicyContext, priority: str
 ) -> tuple[_Clocks, dict[str, list[_RuleThreshold]]]:
-    """Each target's clock (:func:`_clock`) and its rule thresholds (:func:`_thresholds`),
+    """Each target's clock (the calendar it counts on and its length; an ``immediate`` target is
+    the hotline window on the 24x7 clock) and its rule thresholds (:func:`_thresholds`),
     memoised in ``ctx`` per (plan, calendar, priority) object identity; the entry holds the
     plan and calendar, so their ids stay theirs."""
     plan, calendar = incident.plan, incident.calendar

@@ -35,7 +35,6 @@ from slawatch.core.plans import Plan
 from slawatch.core.policy import IncidentSnapshot, PolicyContext, assess
 from slawatch.service.evaluation import (
     calendar_for,
-    context_of,
     history_of,
     plan_for,
 )
@@ -72,20 +71,6 @@ RETRY_FAILED = timedelta(minutes=1)
 _NONE_SENT: frozenset[str] = frozenset()
 
 
-def snapshot_of(incident: Incident | IncidentView, settings: Settings) -> IncidentSnapshot:
-    """The policy's view of a stored incident (events and account must be loaded)."""
-    ictx = context_of(incident, settings)
-    return IncidentSnapshot(
-        id=str(incident.id),
-        history=ictx.history,
-        plan=ictx.plan,
-        calendar=ictx.calendar,
-        account=incident.account_id,
-        csm=incident.account.csm if incident.account is not None else None,
-        assignee=incident.assignee,
-    )
-
-
 #: Plan in force (with the account's overrides) and calendar, per plan name, account calendar
 #: and overrides: the same for every incident of an account, and for accounts alike.
 _PlanCache = dict[tuple[object, ...], tuple[Plan, BusinessCalendar]]
@@ -117,7 +102,8 @@ def _snapshot(
     plans: _PlanCache,
     accounts: dict[int, tuple[object, ...]],
 ) -> IncidentSnapshot:
-    """:func:`snapshot_of`, with the plan and calendar looked up in ``plans``.
+    """The policy's view of a stored incident (events and account loaded), with the plan in
+    force and the calendar looked up in ``plans``.
 
     ``accounts`` memoises each account object's part of the cache key for one batch (the
     incidents of an account share its object), keyed by ``id``: the caller keeps the objects
