@@ -3,9 +3,9 @@ reading it from the ``(status, urgent, next_attempt_at)`` index instead of sorti
 
 from __future__ import annotations
 
-from outbox_queue import NOW, seed_queue
 from sqlalchemy.dialects import sqlite
 
+from outbox_queue import NOW, seed_queue
 from slawatch.store import outbox
 from slawatch.store.db import Database
 

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from outbox_queue import NOW, item, seed_queue
 from sqlalchemy import text
 
+from outbox_queue import NOW, item, seed_queue
 from slawatch.errors import NotFoundError
 from slawatch.store import outbox, repo
 from slawatch.store.db import Database
