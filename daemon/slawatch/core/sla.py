@@ -34,7 +34,6 @@ __all__ = [
     "ClockStatus",
     "clock_runs",
     "evaluate",
-    "statuses_of",
     "summary_of",
 ]
 
@@ -188,39 +187,8 @@ def evaluate(
     incident was opened; ``calendar`` is the account's (or the default) calendar.
     ``always_open`` is the 24x7 calendar used for ``immediate`` targets.
     """
-    return statuses_of(
-        clock_runs(history, now),
-        history.priority_at(now),
-        plan,
-        calendar,
-        now,
-        hotline_ack_within=hotline_ack_within,
-        always_open=always_open,
-        targets=targets,
-    )
-
-
-def statuses_of(
-    runs: Mapping[str, ClockRun],
-    priority: str,
-    plan: Plan,
-    calendar: BusinessCalendar,
-    now: datetime,
-    *,
-    hotline_ack_within: timedelta,
-    always_open: BusinessCalendar | None = None,
-    targets: Sequence[str] = TARGETS,
-    elapsed: Mapping[str, timedelta] | None = None,
-    due: Mapping[str, datetime | None] | None = None,
-) -> tuple[ClockStatus, ...]:
-    """:func:`evaluate` from clock runs already replayed (``clock_runs(history, now)``) and the
-    priority at ``now``, so a caller that needs the runs too replays the history once.
-
-    ``elapsed`` and ``due`` may carry, per target, the business time used at ``now`` and the
-    due instant (``run.instant_at(clock, duration)``) that the caller already computed on the
-    same clock and duration as here; targets missing from them are computed. The result is
-    exactly :func:`evaluate`'s.
-    """
+    runs = clock_runs(history, now)
+    priority = history.priority_at(now)
     result: list[ClockStatus] = []
     for target in targets:
         spec = plan.target(priority, target)
@@ -246,10 +214,8 @@ def statuses_of(
         else:
             cal = calendar
             duration = spec.resolve(calendar.business_day)
-        used = elapsed.get(target) if elapsed is not None else None
-        if used is None:
-            used = run.elapsed(cal, now)
-        due_at = due[target] if due and target in due else run.instant_at(cal, duration)
+        used = run.elapsed(cal, now)
+        due_at = run.instant_at(cal, duration)
         if run.stopped_at is not None:
             # A clock stopped before it used its whole target is met, even when the projected
             # due_at (counted on from the last pause) lies before the stop; otherwise it is met
@@ -291,13 +257,14 @@ def summary_of(
     always_open: BusinessCalendar | None = None,
     due: Mapping[str, datetime | None] | None = None,
 ) -> tuple[datetime | None, bool]:
-    """What the incident row stores of :func:`statuses_of`, without building the statuses:
-    the earliest due instant among clocks running or breached, and whether any is breached.
+    """What the incident row stores of :func:`evaluate`, without building the statuses: the
+    earliest due instant among clocks running or breached, and whether any is breached.
 
-    Exactly ``(min(s.due_at for running/breached s with a due_at), any breached)`` of
-    :func:`statuses_of` with the same arguments; the scan calls it for every open incident, and
-    a stopped clock (met or missed) needs no business time or due instant computed here.
-    ``due`` may carry due instants the caller already computed (as for :func:`statuses_of`).
+    ``runs`` and ``priority`` are ``clock_runs(history, now)`` and the priority at ``now``. The
+    result is exactly ``(min(s.due_at for running/breached s with a due_at), any breached)`` of
+    :func:`evaluate`; the scan calls it for every open incident, and a stopped clock (met or
+    missed) needs no business time or due instant computed here. ``due`` may carry, per
+    target, the due instant (``run.instant_at(clock, duration)``) the caller already computed.
     """
     earliest: datetime | None = None
     breached = False
