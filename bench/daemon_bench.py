@@ -86,6 +86,10 @@ def sqlite_url(path: Path) -> str:
 
 
 def load() -> tuple[Any, Any]:
+    """The example config and its policy context, with the daemon's modules imported: a
+    running daemon imported them at start, so no timed window may pay for that (importing
+    ``slawatch.runtime.daemon`` inside the tick's window once cost it about 0.2 s)."""
+    import slawatch.runtime.daemon  # noqa: F401
     from slawatch.config.loader import load_config
     from slawatch.config.policy_context import policy_context
 
