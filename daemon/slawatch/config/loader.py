@@ -61,6 +61,9 @@ class Settings:
     default_calendar: str
     plans: Mapping[str, Plan]
     account_plans: Mapping[str, Plan] = field(default_factory=dict)
+    #: The parsed TOML these settings were built from: ``build_settings(data, path)`` builds
+    #: equal settings again (the daemon's scan workers do, in their own processes).
+    data: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def calendar(self, name: str | None) -> BusinessCalendar:
         """The named calendar, or the default one for ``None``; KeyError if unknown."""
@@ -301,6 +304,7 @@ def build_settings(data: dict[str, Any], path: Path | None) -> Settings:
         default_calendar=default_calendar,
         plans=MappingProxyType(plans),
         account_plans=MappingProxyType(account_plans),
+        data=data,
     )
 
 

@@ -336,6 +336,9 @@ class DaemonConfig(Strict):
     misfire_grace: WallDuration = timedelta(minutes=5)
     shutdown_timeout: WallDuration = timedelta(seconds=8)
     keep_sent_days: int = Field(default=90, ge=1)
+    #: Worker processes that decide part of each big scan batch (runtime/scanpool.py);
+    #: unset: one fewer than the CPUs, at most 2; 0: none.
+    scan_workers: int | None = Field(default=None, ge=0, le=16)
 
 
 class DeliveryConfig(Strict):

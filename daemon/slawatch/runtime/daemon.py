@@ -38,11 +38,12 @@ from slawatch.obs.logging import configure_logging, get_logger
 from slawatch.obs.metrics import Metrics
 from slawatch.runtime.dispatch import DispatchEnv, Dispatcher
 from slawatch.runtime.pidlock import PidLock, pid_path
+from slawatch.runtime.scanpool import ScanPool, default_workers
 from slawatch.runtime.sdnotify import Notifier, Watchdog
 from slawatch.runtime.timer import Timer
 from slawatch.service import escalation
 from slawatch.store import outbox, repo
-from slawatch.store.db import Database
+from slawatch.store.db import Database, database_url
 from slawatch.store.migrate import ensure_current
 
 log = get_logger("slawatch.daemon")
@@ -122,6 +123,7 @@ class Daemon:
         self._full_recompute = threading.Event()
         self._status_at = float("-inf")
         self._api_server: Any = None
+        self.scan_pool: ScanPool | None = None
         self._api_thread: threading.Thread | None = None
         #: True when :meth:`shutdown` gave up waiting for a job: exit at once (``os._exit``).
         self.abandoned = False
@@ -184,6 +186,7 @@ class Daemon:
             limiter=self.parts.limiter(settings, time.monotonic()),
             metrics=self.metrics,
         )
+        self.scan_pool = self._scan_pool(settings)
         self._full_recompute.set()
         daemon_cfg = settings.file.daemon
         self.timer = Timer(misfire_grace=daemon_cfg.misfire_grace)
@@ -234,6 +237,15 @@ class Daemon:
         self.timer.wake(REMINDERS_JOB)
         self.timer.wake(HOUSEKEEPING_JOB)
 
+    def _scan_pool(self, settings: Settings) -> ScanPool | None:
+        """The scan workers ``[daemon] scan_workers`` asks for (none for an in-memory SQLite
+        database, which another process cannot open); they start with the first big batch."""
+        configured = settings.file.daemon.scan_workers
+        workers = default_workers() if configured is None else configured
+        if workers <= 0 or (not self.db.is_postgresql and self.db.sqlite_path is None):
+            return None
+        return ScanPool(workers, settings, database_url(settings, self.environ))
+
     def _current(self) -> tuple[Settings, PolicyContext]:
         loaded = self.loaded
         return loaded.settings, loaded.policy
@@ -275,7 +287,13 @@ class Daemon:
             while not self._stop.is_set():
                 with self.db.session() as session:
                     summary, last = escalation.evaluate_page(
-                        session, settings, ctx, now, after_id=after_id, limit=BATCH
+                        session,
+                        settings,
+                        ctx,
+                        now,
+                        after_id=after_id,
+                        limit=BATCH,
+                        helper=self.scan_pool,
                     )
                 total.merge(summary)
                 if last is None:
@@ -284,7 +302,9 @@ class Daemon:
         else:
             while not self._stop.is_set():
                 with self.db.session() as session:
-                    summary = escalation.evaluate_due(session, settings, ctx, now, limit=BATCH)
+                    summary = escalation.evaluate_due(
+                        session, settings, ctx, now, limit=BATCH, helper=self.scan_pool
+                    )
                 total.merge(summary)
                 if summary.evaluated < BATCH:
                     break
@@ -309,6 +329,12 @@ class Daemon:
                     send_at=notice.send_at.isoformat(),
                     reason=notice.reason,
                 )
+        for error in total.helper_errors:
+            log.warning(
+                "scan_worker_failed",
+                error=error,
+                detail="its share of the batch was decided by the daemon; workers restart",
+            )
         for incident_id, error in total.failed:
             log.error(
                 "evaluation_failed",
@@ -428,7 +454,14 @@ class Daemon:
             self.notifier.ready(self.status_line())
             return False
         old_rates = _rates(self.loaded.settings)
+        old_workers = self.loaded.settings.file.daemon.scan_workers
         self.loaded = loaded
+        if loaded.settings.file.daemon.scan_workers != old_workers:
+            if self.scan_pool is not None:
+                self.scan_pool.close()
+            self.scan_pool = self._scan_pool(loaded.settings)
+        elif self.scan_pool is not None:
+            self.scan_pool.configure(loaded.settings)
         self.intake.settings = loaded.settings
         self.dispatcher.env = env
         if _rates(loaded.settings) != old_rates:
@@ -478,6 +511,9 @@ class Daemon:
         log.info("stopping")
         self.notifier.stopping("stopping")
         self.dispatcher.stopping.set()
+        if self.scan_pool is not None:
+            # A share in progress fails at once and the scan decides it itself.
+            self.scan_pool.close()
         if self._api_server is not None:
             self._api_server.should_exit = True
         limit_s = self.loaded.settings.file.daemon.shutdown_timeout.total_seconds()

@@ -20,10 +20,10 @@ The caller owns the transaction and commits; nothing here reads the clock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,6 +40,7 @@ from slawatch.service.evaluation import (
 )
 from slawatch.store import outbox, repo
 from slawatch.store.models import Incident
+from slawatch.store.rawsql import Raw
 from slawatch.store.repo import IncidentView
 
 
@@ -51,10 +52,13 @@ class EvaluationSummary:
     enqueued: int = 0
     skipped: int = 0
     urgent: int = 0
-    decisions: list[tuple[Notice, bool]] = field(default_factory=list)
+    #: Every notice decided, with whether it was new in the outbox (the daemon logs new ones).
+    decisions: list[tuple[Decided, bool]] = field(default_factory=list)
     #: (incident id, error) of incidents that could not be evaluated; each is looked at again
     #: after :data:`RETRY_FAILED` rather than blocking the scan.
     failed: list[tuple[int, str]] = field(default_factory=list)
+    #: Errors of scan workers whose share was decided in-process instead (see ``Helper``).
+    helper_errors: list[str] = field(default_factory=list)
 
     def merge(self, other: EvaluationSummary) -> None:
         self.evaluated += other.evaluated
@@ -63,6 +67,7 @@ class EvaluationSummary:
         self.urgent += other.urgent
         self.decisions.extend(other.decisions)
         self.failed.extend(other.failed)
+        self.helper_errors.extend(other.helper_errors)
 
 
 #: When an incident whose evaluation raised (a bug, a row this version cannot read) is tried
@@ -153,24 +158,80 @@ def _new_row(incident: Incident | IncidentView, notice: Notice) -> outbox.NewNot
     )
 
 
-def _evaluate(
+class Decided(NamedTuple):
+    """A notice to send, as the daemon logs it (``escalation_decided``)."""
+
+    dedupe_key: str
+    incident: str
+    target: str | None
+    stage: str
+    step: str
+    repetition: int
+    recipient: str
+    channel: str
+    send_at: datetime
+    reason: str
+    urgent: bool
+
+
+@dataclass(slots=True)
+class Decisions:
+    """What the policy decided for some incidents, before anything is written: the outbox rows
+    (:func:`outbox.row_params`, to send or recorded as dropped), the notices to count and log,
+    and the column values to store per incident.
+
+    Plain values, cheap to pickle: a scan worker process (:class:`Helper`) decides part of a
+    batch and sends them back to the process that holds the write transaction. (Pickling the
+    notices and ``NewNotification`` objects instead cost about a third of deciding them.)
+    """
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    decided: list[Decided] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    evaluated: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+class Helper(Protocol):
+    """Someone who can decide part of a scan batch elsewhere (the daemon's scan workers,
+    :class:`slawatch.runtime.scanpool.ScanPool`).
+
+    ``decide(ids, now)`` starts deciding those incidents as they are committed now, and returns
+    a function that waits for the :class:`Decisions` (it raises if the helper failed), or
+    ``None`` when the helper cannot take work at the moment. The caller must already hold the
+    write transaction it will record the decisions in (on SQLite, ``BEGIN IMMEDIATE``), so
+    the helper reads exactly what the caller would: nobody else can commit in between.
+    """
+
+    workers: int
+
+    def decide(self, ids: Sequence[int], now: datetime) -> Callable[[], Decisions] | None: ...
+
+
+#: Batches smaller than this are decided in-process: below it, handing work to a scan worker
+#: costs more than it saves.
+SPLIT_MIN = 64
+
+
+def _decide(
     session: Session,
     incidents: Sequence[Incident | IncidentView],
     settings: Settings,
     ctx: PolicyContext,
     now: datetime,
-) -> tuple[EvaluationSummary, list[dict[str, Any]]]:
-    """Decide, enqueue (one bulk insert), and return the column values to store per incident."""
-    summary = EvaluationSummary()
+) -> Decisions:
+    """Decide what each incident calls for at ``now``; reads the sent keys, writes nothing."""
+    out = Decisions()
     sent = repo.sent_keys_by_incident(session, [i.id for i in incidents])
-    rows: list[tuple[outbox.NewNotification, str | None]] = []
-    decided: list[tuple[Notice, str]] = []
-    dropped: list[tuple[Notice, str]] = []
-    updates: list[dict[str, Any]] = []
+    with Raw(session) as raw:
+        dt, as_json = raw.dt_in, raw.json_in
+    created = dt(now)
+    rows, decided, dropped, updates = out.rows, out.decided, out.dropped, out.updates
     plans = _plan_cache(ctx, settings)
     accounts: dict[int, tuple[object, ...]] = {}
     for incident in incidents:
-        summary.evaluated += 1
+        out.evaluated += 1
         if incident.status != "open":
             updates.append(
                 {
@@ -193,7 +254,7 @@ def _evaluate(
                 incident.last_evaluated_at,
             )
         except Exception as exc:  # one broken incident must not stop every escalation
-            summary.failed.append((incident.id, f"{type(exc).__name__}: {exc}"))
+            out.failed.append((incident.id, f"{type(exc).__name__}: {exc}"))
             updates.append(
                 {
                     "id": incident.id,
@@ -206,12 +267,26 @@ def _evaluate(
             continue
         for notice in evaluation.notices:
             row = _new_row(incident, notice)
-            rows.append((row, None))
-            decided.append((notice, row.dedupe_key))
+            rows.append(outbox.row_params(row, None, created, dt, as_json))
+            decided.append(
+                Decided(
+                    row.dedupe_key,
+                    notice.incident,
+                    notice.target,
+                    notice.stage,
+                    notice.step,
+                    notice.repetition,
+                    notice.recipient,
+                    notice.channel,
+                    notice.send_at,
+                    notice.reason,
+                    notice.urgent,
+                )
+            )
         for notice in evaluation.skipped:
             row = _new_row(incident, notice)
-            rows.append((row, notice.reason))
-            dropped.append((notice, row.dedupe_key))
+            rows.append(outbox.row_params(row, notice.reason, created, dt, as_json))
+            dropped.append(row.dedupe_key)
         updates.append(
             {
                 "id": incident.id,
@@ -221,57 +296,12 @@ def _evaluate(
                 "breached": breached,
             }
         )
-    # One bulk insert for the whole batch; a key already in the outbox is skipped.
-    inserted = outbox.enqueue_batch(session, rows, now)
-    counted: set[str] = set()  # a key repeated within the batch was inserted once
-    for notice, key in decided:
-        new = key in inserted and key not in counted
-        counted.add(key)
-        if new:
-            summary.enqueued += 1
-            summary.urgent += int(notice.urgent)
-        summary.decisions.append((notice, new))
-    for _, key in dropped:
-        if key in inserted and key not in counted:
-            summary.skipped += 1
-        counted.add(key)
-    return summary, updates
-
-
-def evaluate_incidents(
-    session: Session,
-    incidents: Sequence[Incident],
-    settings: Settings,
-    ctx: PolicyContext,
-    now: datetime,
-) -> EvaluationSummary:
-    """Decide and record what each incident calls for at ``now`` (see the module docstring).
-
-    ``incidents`` are ORM objects (events and account loaded); their columns are set here.
-    """
-    summary, updates = _evaluate(session, incidents, settings, ctx, now)
-    for incident, values in zip(incidents, updates, strict=True):
-        incident.next_check_at = values["next_check_at"]
-        incident.last_evaluated_at = values["last_evaluated_at"]
-        incident.due_at = values["due_at"]
-        incident.breached = values["breached"]
-    return summary
-
-
-def evaluate_ids(
-    session: Session,
-    ids: Sequence[int],
-    settings: Settings,
-    ctx: PolicyContext,
-    now: datetime,
-) -> EvaluationSummary:
-    """:func:`evaluate_incidents` for the scan: rows read with Core selects
-    (:func:`repo.load_incident_views`) and written back with one executemany UPDATE, which
-    costs a fraction of loading and flushing ORM objects."""
-    views = repo.load_incident_views(session, ids)
-    summary, updates = _evaluate(session, views, settings, ctx, now)
-    repo.store_evaluations(session, [_changes(v, u) for v, u in zip(views, updates, strict=True)])
-    return summary
+    if incidents and isinstance(incidents[0], IncidentView):
+        out.updates = [
+            _changes(view, values)
+            for view, values in zip(cast("Sequence[IncidentView]", incidents), updates, strict=True)
+        ]
+    return out
 
 
 def _changes(view: IncidentView, values: dict[str, Any]) -> dict[str, Any]:
@@ -287,12 +317,135 @@ def _changes(view: IncidentView, values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def decide_ids(
+    session: Session,
+    ids: Sequence[int],
+    settings: Settings,
+    ctx: PolicyContext,
+    now: datetime,
+) -> Decisions:
+    """What ``ids`` call for at ``now``, read in ``session`` and not written: a scan worker's
+    share (:class:`Helper`)."""
+    return _decide(session, repo.load_incident_views(session, ids), settings, ctx, now)
+
+
+class _Recorder:
+    """Writes :class:`Decisions` in one transaction, part after part in batch order, and
+    counts what was new: the same rows, ids and counts as writing them all at once."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.summary = EvaluationSummary()
+        self._seen: set[str] = set()  # keys offered so far: a repeat is not inserted again
+        self._counted: set[str] = set()  # keys counted so far (new or not)
+
+    def record(self, part: Decisions, *, store: bool = True) -> None:
+        """Insert ``part``'s outbox rows (a key already in the outbox is skipped) and, with
+        ``store``, write its incidents' columns (:func:`repo.store_evaluations`)."""
+        summary, counted = self.summary, self._counted
+        summary.evaluated += part.evaluated
+        summary.failed.extend(part.failed)
+        inserted = outbox.insert_params(self.session, part.rows, seen=self._seen)
+        for notice in part.decided:
+            key = notice.dedupe_key
+            new = key in inserted and key not in counted
+            counted.add(key)
+            if new:
+                summary.enqueued += 1
+                summary.urgent += int(notice.urgent)
+            summary.decisions.append((notice, new))
+        for key in part.dropped:
+            if key in inserted and key not in counted:
+                summary.skipped += 1
+            counted.add(key)
+        if store:
+            repo.store_evaluations(self.session, part.updates)
+
+
+def evaluate_incidents(
+    session: Session,
+    incidents: Sequence[Incident],
+    settings: Settings,
+    ctx: PolicyContext,
+    now: datetime,
+) -> EvaluationSummary:
+    """Decide and record what each incident calls for at ``now`` (see the module docstring).
+
+    ``incidents`` are ORM objects (events and account loaded); their columns are set here.
+    """
+    decisions = _decide(session, incidents, settings, ctx, now)
+    recorder = _Recorder(session)
+    recorder.record(decisions, store=False)
+    summary = recorder.summary
+    for incident, values in zip(incidents, decisions.updates, strict=True):
+        incident.next_check_at = values["next_check_at"]
+        incident.last_evaluated_at = values["last_evaluated_at"]
+        incident.due_at = values["due_at"]
+        incident.breached = values["breached"]
+    return summary
+
+
+def evaluate_ids(
+    session: Session,
+    ids: Sequence[int],
+    settings: Settings,
+    ctx: PolicyContext,
+    now: datetime,
+    *,
+    helper: Helper | None = None,
+) -> EvaluationSummary:
+    """:func:`evaluate_incidents` for the scan: rows read with plain selects
+    (:func:`repo.load_incident_views`) and written back with a few bulk UPDATEs, which costs
+    a fraction of loading and flushing ORM objects.
+
+    With a ``helper`` and at least :data:`SPLIT_MIN` ids, ``ids`` are cut into one share per
+    worker plus one: the helper's workers decide the later shares while this process decides
+    and writes the first. Every decision is written here, in ``ids`` order, in the caller's
+    transaction: the same rows, ids and columns as without a helper. A share the helper cannot
+    take, or whose worker fails, is decided here (the error is in ``summary.helper_errors``).
+    """
+    ids = list(ids)
+    own, shares = ids, []
+    if helper is not None and helper.workers > 0 and len(ids) >= SPLIT_MIN:
+        session.connection()  # the write transaction has begun before any worker reads
+        # Equal shares: this process writes its own share while the workers decide theirs,
+        # which about evens out the unpickling and waiting a worker's share costs it.
+        size = -(-len(ids) // (helper.workers + 1))
+        own = ids[:size]
+        shares = [ids[first : first + size] for first in range(size, len(ids), size)]
+    waiting: list[tuple[list[int], Callable[[], Decisions] | None]] = [
+        (share, helper.decide(share, now) if helper is not None else None) for share in shares
+    ]
+    # This process decides the first share and writes it while the workers decide theirs;
+    # then each worker's share is written in turn (ids order, as a single process would).
+    recorder = _Recorder(session)
+    recorder.record(_decide(session, repo.load_incident_views(session, own), settings, ctx, now))
+    for share, wait in waiting:
+        part: Decisions | None = None
+        if wait is not None:
+            try:
+                part = wait()
+            except Exception as exc:  # a worker died or broke: decide its share here
+                recorder.summary.helper_errors.append(f"{type(exc).__name__}: {exc}")
+        if part is None:
+            part = _decide(session, repo.load_incident_views(session, share), settings, ctx, now)
+        recorder.record(part)
+    summary = recorder.summary
+    return summary
+
+
 def evaluate_due(
-    session: Session, settings: Settings, ctx: PolicyContext, now: datetime, *, limit: int = 1000
+    session: Session,
+    settings: Settings,
+    ctx: PolicyContext,
+    now: datetime,
+    *,
+    limit: int = 1000,
+    helper: Helper | None = None,
 ) -> EvaluationSummary:
     """One scan batch: the open incidents whose ``next_check_at`` has passed."""
     ids = repo.due_incident_ids(session, now, limit=limit)
-    return evaluate_ids(session, ids, settings, ctx, now)
+    return evaluate_ids(session, ids, settings, ctx, now, helper=helper)
 
 
 def evaluate_page(
@@ -303,6 +456,7 @@ def evaluate_page(
     *,
     after_id: int,
     limit: int = 1000,
+    helper: Helper | None = None,
 ) -> tuple[EvaluationSummary, int | None]:
     """One page of a full recompute: open incidents with id above ``after_id``.
 
@@ -311,7 +465,7 @@ def evaluate_page(
     ids = repo.open_incident_ids(session, after_id=after_id, limit=limit)
     if not ids:
         return EvaluationSummary(), None
-    summary = evaluate_ids(session, ids, settings, ctx, now)
+    summary = evaluate_ids(session, ids, settings, ctx, now, helper=helper)
     return summary, ids[-1]
 
 

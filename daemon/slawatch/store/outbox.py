@@ -16,7 +16,7 @@ session (transaction); the caller commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -111,46 +111,73 @@ def enqueue_batch(
     order, so ids keep that order. Used by the scan: one round trip per batch of incidents
     instead of two statements per notice.
     """
-    # Run raw (store/rawsql.py): SQLAlchemy's per-value bind processing of ~20 columns cost
-    # more than the insert itself on a scan tick that enqueues thousands of rows.
     with Raw(session) as raw:
-        dt, as_json = raw.dt_in, raw.json_in
-        created = dt(now)
-        rows: list[tuple[Any, ...]] = []
-        seen: set[str] = set()
-        for item, reason in items:
-            if item.dedupe_key in seen:
-                continue
-            seen.add(item.dedupe_key)
-            rows.append(
-                (
-                    item.dedupe_key,
-                    item.kind,
-                    item.incident_id,
-                    item.account_id,
-                    item.target,
-                    item.stage,
-                    item.step,
-                    item.repetition,
-                    item.recipient,
-                    item.channel,
-                    item.address,
-                    bool(item.urgent),
-                    "pending" if reason is None else "dropped",
-                    0,
-                    dt(item.next_attempt_at),
-                    dt(item.not_before),
-                    as_json(dict(item.payload)),
-                    item.fallback_of,
-                    created,
-                    created,
-                    reason,
-                )
-            )
-        inserted: dict[str, int] = {}
-        one_row = "(" + ", ".join("?" * len(_BATCH_COLUMNS)) + ")"
-        for first in range(0, len(rows), _BATCH_ROWS):
-            chunk = rows[first : first + _BATCH_ROWS]
+        created = raw.dt_in(now)
+        params = [
+            row_params(item, reason, created, raw.dt_in, raw.json_in) for item, reason in items
+        ]
+    return insert_params(session, params)
+
+
+def row_params(
+    item: NewNotification,
+    reason: str | None,
+    created: Any,
+    dt: Callable[[datetime | None], Any],
+    as_json: Callable[[Any], Any],
+) -> tuple[Any, ...]:
+    """The values of :data:`_BATCH_COLUMNS` for ``item``, converted for the database with
+    ``dt`` and ``as_json`` (``Raw.dt_in``/``Raw.json_in``; ``created`` is ``now`` converted).
+
+    Plain values: a scan worker builds them, and :func:`insert_params` writes them in the
+    daemon's transaction. (Run raw: SQLAlchemy's per-value bind processing of ~20 columns cost
+    more than the insert itself on a scan tick that enqueues thousands of rows.)
+    """
+    return (
+        item.dedupe_key,
+        item.kind,
+        item.incident_id,
+        item.account_id,
+        item.target,
+        item.stage,
+        item.step,
+        item.repetition,
+        item.recipient,
+        item.channel,
+        item.address,
+        bool(item.urgent),
+        "pending" if reason is None else "dropped",
+        0,
+        dt(item.next_attempt_at),
+        dt(item.not_before),
+        as_json(dict(item.payload)),
+        item.fallback_of,
+        created,
+        created,
+        reason,
+    )
+
+
+def insert_params(
+    session: Session, rows: Sequence[tuple[Any, ...]], *, seen: set[str] | None = None
+) -> dict[str, int]:
+    """Insert :func:`row_params` rows in order, a key already in the outbox or earlier in
+    ``rows`` skipped; return ``{dedupe_key: id}`` of the rows inserted.
+
+    ``seen`` carries the keys offered by earlier calls in the same transaction (updated here),
+    so that rows written in several calls count as one batch.
+    """
+    unique: list[tuple[Any, ...]] = []
+    seen = set() if seen is None else seen
+    for row in rows:
+        if row[0] not in seen:
+            seen.add(row[0])
+            unique.append(row)
+    inserted: dict[str, int] = {}
+    one_row = "(" + ", ".join("?" * len(_BATCH_COLUMNS)) + ")"
+    with Raw(session) as raw:
+        for first in range(0, len(unique), _BATCH_ROWS):
+            chunk = unique[first : first + _BATCH_ROWS]
             for key, new_id in raw.fetch(
                 f"INSERT INTO notifications ({', '.join(_BATCH_COLUMNS)}) VALUES "
                 + ", ".join([one_row] * len(chunk))

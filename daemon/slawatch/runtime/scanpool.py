@@ -1,0 +1,228 @@
+"""Scan workers: processes that decide part of each big scan batch beside the daemon.
+
+Deciding what an incident calls for is pure Python and takes most of a scan's CPU; Python runs
+it on one core. With ``[daemon] scan_workers`` (by default one fewer than the CPUs, at most 2),
+a batch of :data:`slawatch.service.escalation.SPLIT_MIN` incidents or more is cut into shares:
+each worker reads and decides one share in its own read transaction while the daemon decides
+the last one, then the daemon writes every decision in its own transaction, in batch order.
+
+Why the result is exactly the serial one:
+
+* the daemon already holds the batch's write transaction when it hands out the shares (on
+  SQLite ``BEGIN IMMEDIATE``: nobody else can commit until it does), so a worker reads what the
+  daemon itself would read;
+* a worker rebuilds the same settings from the same parsed TOML (``Settings.data``) the daemon
+  loaded; a reload bumps the generation every task carries, and the worker rebuilds on change;
+* the daemon decides any share whose worker failed (died, raised, timed out) itself, and the
+  pool is started again for the next batch.
+
+Workers start lazily, at the first batch big enough to split (a small installation never pays
+for one), with the ``spawn`` method (the daemon has threads; forking it is unsafe). While a
+worker is starting, batches are decided in-process. Workers ignore SIGINT and SIGHUP (the
+daemon owns the terminal and reloads); on SIGTERM they exit at once, and the daemon decides
+their share. Each worker costs about 80 MB of memory.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from slawatch.config.loader import Settings
+from slawatch.obs.logging import get_logger
+from slawatch.service.escalation import Decisions
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+log = get_logger("slawatch.scanpool")
+
+#: How long the daemon waits for a worker's share before deciding it itself. A share of a
+#: 500-incident batch takes well under a second; this only catches a worker that hangs.
+SHARE_TIMEOUT_S = 60.0
+
+
+def default_workers(cpus: int | None = None) -> int:
+    """``[daemon] scan_workers`` when unset: one fewer than the CPUs, at most 2 (a third
+    worker gains little beside the daemon's own share and the write)."""
+    count = os.cpu_count() if cpus is None else cpus
+    return max(0, min(2, (count or 1) - 1))
+
+
+class ScanPool:
+    """The daemon's scan workers (:class:`slawatch.service.escalation.Helper`).
+
+    Thread-safe enough for the daemon: only the scan job calls :meth:`decide`; :meth:`configure`
+    runs on reload and :meth:`close` at stop.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        settings: Settings,
+        database_url: str,
+        *,
+        timeout_s: float = SHARE_TIMEOUT_S,
+    ) -> None:
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self._database_url = database_url
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._warming: list[Future[int]] = []
+        self._closed = False
+        self._generation = 0
+        self._config: tuple[int, dict[str, Any], str | None] = (0, {}, None)
+        self.configure(settings)
+
+    def configure(self, settings: Settings) -> None:
+        """Use ``settings`` from the next share on (start-up and each reload)."""
+        with self._lock:
+            self._generation += 1
+            path = str(settings.path) if settings.path is not None else None
+            self._config = (self._generation, dict(settings.data), path)
+
+    @property
+    def ready(self) -> bool:
+        """Whether every worker has started and loaded the configuration."""
+        with self._lock:
+            return self._executor is not None and all(
+                f.done() and f.exception() is None for f in self._warming
+            )
+
+    def start(self) -> None:
+        """Start the workers (if not running) and have each load the configuration."""
+        with self._lock:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._executor is not None or self.workers <= 0 or self._closed:
+            return
+        # Imported here: a daemon that never splits a batch never loads multiprocessing.
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        self._executor = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._database_url,),
+        )
+        # One warm-up per worker: imports, settings and the database engine, before any share.
+        self._warming = [self._executor.submit(_warm, self._config) for _ in range(self.workers)]
+        log.info("scan_workers_starting", workers=self.workers)
+
+    def decide(self, ids: Sequence[int], now: datetime) -> Callable[[], Decisions] | None:
+        """Hand ``ids`` to a worker; ``None`` while the workers are starting (see the module)."""
+        with self._lock:
+            if self._executor is None:
+                self._start_locked()
+                return None
+            if self._closed:
+                return None
+            if not all(f.done() for f in self._warming):
+                return None
+            if any(f.exception() is not None for f in self._warming):
+                error = next(f.exception() for f in self._warming if f.exception() is not None)
+                log.warning("scan_worker_failed", error=f"{type(error).__name__}: {error}")
+                self._stop_locked()
+                return None
+            try:
+                future = self._executor.submit(_decide_share, self._config, list(ids), now)
+            except RuntimeError:  # BrokenProcessPool is one; shut down is another
+                self._stop_locked()
+                return None
+
+        def wait() -> Decisions:
+            try:
+                return future.result(timeout=self.timeout_s)
+            except BaseException:
+                # A broken or hung worker: start afresh for the next batch.
+                self.restart()
+                raise
+
+        return wait
+
+    def pids(self) -> list[int]:
+        """The worker processes' ids (for tests and the benchmark's memory figure)."""
+        with self._lock:
+            executor = self._executor
+            processes = getattr(executor, "_processes", None) or {}
+            return sorted(processes)
+
+    def restart(self) -> None:
+        """Stop the workers; the next split batch starts new ones."""
+        with self._lock:
+            self._stop_locked()
+
+    def close(self) -> None:
+        """Stop the workers at once and for good (daemon stop): a share in progress fails, and
+        the daemon decides it itself."""
+        with self._lock:
+            self._closed = True
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        executor, self._executor = self._executor, None
+        self._warming = []
+        if executor is None:
+            return
+        processes = dict(getattr(executor, "_processes", None) or {})
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes.values():
+            if process.is_alive():
+                process.terminate()
+        for process in processes.values():
+            process.join(timeout=5)
+
+
+# ------------------------------------------------------------------- in the worker process
+_state: dict[str, Any] = {}
+
+
+def _init_worker(database_url: str) -> None:
+    """Runs once in each worker: the daemon owns the terminal's Ctrl-C and the reload signal.
+    ``database_url`` is the daemon's own (secrets resolved: it travels only through the pipe
+    to this child)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    from slawatch.store.db import Database
+
+    _state["db"] = Database(database_url)
+
+
+def _loaded(config: tuple[int, dict[str, Any], str | None]) -> tuple[Any, Any]:
+    """Settings and policy context for the daemon's configuration ``generation``."""
+    generation, data, path = config
+    held = _state.get("loaded")
+    if held is not None and held[0] == generation:
+        return held[1], held[2]
+    from slawatch.config.loader import build_settings
+    from slawatch.config.policy_context import policy_context
+
+    settings = build_settings(data, Path(path) if path is not None else None)
+    _state["loaded"] = (generation, settings, policy_context(settings))
+    return settings, _state["loaded"][2]
+
+
+def _warm(config: tuple[int, dict[str, Any], str | None]) -> int:
+    """Load everything a share needs; returns the worker's pid."""
+    from slawatch.service import escalation  # noqa: F401
+
+    _loaded(config)
+    return os.getpid()
+
+
+def _decide_share(
+    config: tuple[int, dict[str, Any], str | None], ids: list[int], now: datetime
+) -> Decisions:
+    from slawatch.service.escalation import decide_ids
+
+    settings, ctx = _loaded(config)
+    with _state["db"].read_session() as session:
+        return decide_ids(session, ids, settings, ctx, now)
