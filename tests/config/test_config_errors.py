@@ -176,6 +176,15 @@ class TestImpossibleValues:
         assert message.startswith(f"{key}: "), message
         assert reason in message
 
+    @pytest.mark.parametrize(
+        ("value", "reason"),
+        [("-1", "greater than or equal to 0"), ("17", "less than or equal to 16"), ('"two"', "")],
+    )
+    def test_bad_scan_workers(self, tmp_path: Path, value: str, reason: str) -> None:
+        message = one(tmp_path, f"[daemon]\nscan_workers = {value}\n")
+        assert message.startswith("daemon.scan_workers: "), message
+        assert reason in message
+
     def test_plan_pointing_at_unknown_calendar(self, tmp_path: Path) -> None:
         message = one(tmp_path, CAL + '[plans.enterprise]\ncalendar = "nowhere"\n')
         assert message == "plans.enterprise.calendar: unknown calendar 'nowhere'; defined: 24x7, c"

@@ -347,6 +347,7 @@ class Daemon:
                 "scan_finished",
                 kind="full" if full else "tick",
                 evaluated=total.evaluated,
+                by_workers=total.by_workers,
                 enqueued=total.enqueued,
                 skipped=total.skipped,
                 duration_ms=round(duration * 1000, 1),

@@ -72,10 +72,11 @@ class ScanPool:
         self.workers = workers
         self.timeout_s = timeout_s
         self._database_url = database_url
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a warm-up callback may run inside start()
         self._executor: ProcessPoolExecutor | None = None
         self._warming: list[Future[int]] = []
         self._closed = False
+        self._logged_ready = False
         self._generation = 0
         self._config: tuple[int, dict[str, Any], str | None] = (0, {}, None)
         self.configure(settings)
@@ -113,9 +114,32 @@ class ScanPool:
             initializer=_init_worker,
             initargs=(self._database_url,),
         )
+        log.info("scan_workers_starting", workers=self.workers)
         # One warm-up per worker: imports, settings and the database engine, before any share.
         self._warming = [self._executor.submit(_warm, self._config) for _ in range(self.workers)]
-        log.info("scan_workers_starting", workers=self.workers)
+        executor = self._executor
+        for future in self._warming:
+            future.add_done_callback(lambda _f: self._warmed(executor))
+
+    def _warmed(self, executor: ProcessPoolExecutor) -> None:
+        """Log once when every worker of ``executor`` is up, or one failed to start (called
+        from the pool's own thread)."""
+        with self._lock:
+            warming = self._warming
+            if executor is not self._executor or not all(f.done() for f in warming):
+                return
+            if self._logged_ready:
+                return
+            self._logged_ready = True
+            failed = [f.exception() for f in warming if f.exception() is not None]
+            if failed:
+                log.warning(
+                    "scan_worker_failed",
+                    error=f"{type(failed[0]).__name__}: {failed[0]}",
+                    detail="scans are decided by the daemon alone until the workers restart",
+                )
+            else:
+                log.info("scan_workers_ready", workers=self.workers, pids=self._pids_locked())
 
     def decide(self, ids: Sequence[int], now: datetime) -> Callable[[], Decisions] | None:
         """Hand ``ids`` to a worker; ``None`` while the workers are starting (see the module)."""
@@ -125,13 +149,13 @@ class ScanPool:
                 return None
             if self._closed:
                 return None
-            if not all(f.done() for f in self._warming):
-                return None
-            if any(f.exception() is not None for f in self._warming):
-                error = next(f.exception() for f in self._warming if f.exception() is not None)
-                log.warning("scan_worker_failed", error=f"{type(error).__name__}: {error}")
-                self._stop_locked()
-                return None
+            if self._warming:
+                if not all(f.done() for f in self._warming):
+                    return None
+                if any(f.exception() is not None for f in self._warming):
+                    self._stop_locked()  # logged by _warmed; the next big batch restarts
+                    return None
+                self._warming = []
             try:
                 future = self._executor.submit(_decide_share, self._config, list(ids), now)
             except RuntimeError:  # BrokenProcessPool is one; shut down is another
@@ -151,9 +175,11 @@ class ScanPool:
     def pids(self) -> list[int]:
         """The worker processes' ids (for tests and the benchmark's memory figure)."""
         with self._lock:
-            executor = self._executor
-            processes = getattr(executor, "_processes", None) or {}
-            return sorted(processes)
+            return self._pids_locked()
+
+    def _pids_locked(self) -> list[int]:
+        processes = getattr(self._executor, "_processes", None) or {}
+        return sorted(processes)
 
     def restart(self) -> None:
         """Stop the workers; the next split batch starts new ones."""
@@ -170,6 +196,7 @@ class ScanPool:
     def _stop_locked(self) -> None:
         executor, self._executor = self._executor, None
         self._warming = []
+        self._logged_ready = False
         if executor is None:
             return
         processes = dict(getattr(executor, "_processes", None) or {})

@@ -59,6 +59,8 @@ class EvaluationSummary:
     failed: list[tuple[int, str]] = field(default_factory=list)
     #: Errors of scan workers whose share was decided in-process instead (see ``Helper``).
     helper_errors: list[str] = field(default_factory=list)
+    #: Incidents decided by scan workers (the rest by the calling process).
+    by_workers: int = 0
 
     def merge(self, other: EvaluationSummary) -> None:
         self.evaluated += other.evaluated
@@ -68,6 +70,7 @@ class EvaluationSummary:
         self.decisions.extend(other.decisions)
         self.failed.extend(other.failed)
         self.helper_errors.extend(other.helper_errors)
+        self.by_workers += other.by_workers
 
 
 #: When an incident whose evaluation raised (a bug, a row this version cannot read) is tried
@@ -425,6 +428,7 @@ def evaluate_ids(
         if wait is not None:
             try:
                 part = wait()
+                recorder.summary.by_workers += len(share)
             except Exception as exc:  # a worker died or broke: decide its share here
                 recorder.summary.helper_errors.append(f"{type(exc).__name__}: {exc}")
         if part is None:

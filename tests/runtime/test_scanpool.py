@@ -1,0 +1,223 @@
+"""Scan workers (``runtime/scanpool.py``) with real worker processes, on SQLite and PostgreSQL.
+
+A batch split between the daemon and its workers must leave exactly what one process leaves:
+the same outbox rows in the same order and the same incident columns. A worker that dies is
+replaced by the daemon deciding its share, a reload reaches the workers, and small batches never
+start one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from slawatch.config.loader import Settings, load_config
+from slawatch.config.policy_context import policy_context
+from slawatch.runtime.scanpool import ScanPool, default_workers
+from slawatch.service import escalation
+from slawatch.service.incidents import EventInput, IncidentInput
+from slawatch.service.intake import Intake
+from slawatch.store.db import Database
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "slawatch.toml"
+T0 = datetime(2026, 11, 24, 8, 30, tzinfo=UTC)  # a Tuesday, 10:30 in Sofia
+LATER = T0 + timedelta(days=2, hours=3)
+INCIDENTS = 120  # SPLIT_MIN or more: one batch is split
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return load_config(EXAMPLE, {"SLAWATCH_API_TOKEN": "test"})
+
+
+def _url(db: Database) -> str:
+    if db.is_postgresql:
+        return db.engine.url.render_as_string(hide_password=False)
+    return f"sqlite:///{db.sqlite_path}"
+
+
+@pytest.fixture
+def pool(db: Database, settings: Settings) -> Iterator[ScanPool]:
+    scan_pool = ScanPool(1, settings, _url(db))
+    yield scan_pool
+    scan_pool.close()
+
+
+def _ready(scan_pool: ScanPool) -> ScanPool:
+    scan_pool.start()
+    deadline = time.monotonic() + 60
+    while not scan_pool.ready:
+        assert time.monotonic() < deadline, "the scan worker did not start"
+        time.sleep(0.05)
+    return scan_pool
+
+
+def _seed(db: Database, settings: Settings) -> None:
+    """Incidents of every priority on three plans, some via the hotline, with responses,
+    pauses and acknowledgements, opened over the two days before ``LATER``."""
+    clock = Clock(LATER - timedelta(hours=1))
+    intake = Intake(db, settings, clock=clock)
+    intake.add_account("acme", {"name": "Acme", "plan": "premium", "csm": "maria"})
+    intake.add_account("beta", {"name": "Beta", "plan": "business", "csm": "maria"})
+    intake.add_account("small", {"name": "Small", "plan": "standard"})
+    priorities = ("high", "high", "medium", "low")
+    for n in range(INCIDENTS):
+        opened = T0 - timedelta(days=1) + timedelta(minutes=23 * n)
+        key = f"INC-{n}"
+        intake.open_incident(
+            IncidentInput(
+                external_id=key,
+                account=("acme", "beta", "small")[n % 3],
+                priority=priorities[n % 4],
+                title=f"incident {n}",
+                opened_at=opened,
+                via_hotline=n % 7 == 0,
+            )
+        )
+        if n % 5 == 1:
+            intake.record_event(key, EventInput("responded", at=opened + timedelta(minutes=40)))
+        if n % 11 == 2:
+            intake.record_event(key, EventInput("paused", at=opened + timedelta(hours=1)))
+        if n % 14 == 0:
+            intake.record_event(
+                key, EventInput("acknowledged", at=opened + timedelta(minutes=3), by="dan")
+            )
+
+
+def _outcome(session: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every outbox row in id order (ids left out: PostgreSQL sequences do not roll back) and
+    every incident's evaluation columns."""
+    rows = session.execute(
+        text(
+            "SELECT dedupe_key, kind, incident_id, account_id, target, stage, step, repetition,"
+            " recipient, channel, urgent, status, next_attempt_at, not_before, drop_reason,"
+            " payload FROM notifications ORDER BY id"
+        )
+    ).all()
+    incidents = session.execute(
+        text(
+            "SELECT id, next_check_at, last_evaluated_at, due_at, breached FROM incidents"
+            " ORDER BY id"
+        )
+    ).all()
+    return [tuple(r) for r in rows], [tuple(r) for r in incidents]
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _evaluate(
+    db: Database, settings: Settings, helper: Any, *, keep: bool
+) -> tuple[escalation.EvaluationSummary, Any]:
+    """A full recompute in one batch at ``LATER``; its outcome read in the same transaction,
+    which is rolled back unless ``keep``."""
+    ctx = policy_context(settings)
+    result: list[Any] = []
+    try:
+        with db.session() as session:
+            summary, _ = escalation.evaluate_page(
+                session, settings, ctx, LATER, after_id=0, limit=1000, helper=helper
+            )
+            result[:] = [summary, _outcome(session)]
+            if not keep:
+                raise _Rollback
+    except _Rollback:
+        pass
+    return result[0], result[1]
+
+
+def test_a_split_batch_leaves_what_one_process_leaves(
+    db: Database, settings: Settings, pool: ScanPool
+) -> None:
+    _seed(db, settings)
+    alone, expected = _evaluate(db, settings, None, keep=False)
+    assert alone.enqueued > 50 and alone.urgent > 0 and alone.skipped > 0  # a rich batch
+    split, outcome = _evaluate(db, settings, _ready(pool), keep=True)
+    assert split.helper_errors == []
+    assert outcome == expected
+    assert (split.evaluated, split.enqueued, split.skipped, split.urgent) == (
+        alone.evaluated,
+        alone.enqueued,
+        alone.skipped,
+        alone.urgent,
+    )
+    assert split.decisions == alone.decisions
+    # The worker did decide a share: its process read the database.
+    assert pool.pids() and all(pid != os.getpid() for pid in pool.pids())
+
+
+def test_a_worker_that_dies_has_its_share_decided_by_the_daemon(
+    db: Database, settings: Settings, pool: ScanPool
+) -> None:
+    _seed(db, settings)
+    _, expected = _evaluate(db, settings, None, keep=False)
+    for pid in _ready(pool).pids():
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    summary, outcome = _evaluate(db, settings, pool, keep=False)
+    assert outcome == expected
+    # Either the pool saw the death before handing out the share (decided here at once) or
+    # the share failed; both end with the daemon's own decision and a fresh pool.
+    assert not pool.pids() or summary.helper_errors
+    _, again = _evaluate(db, settings, _ready(pool), keep=True)
+    assert again == expected
+
+
+def test_a_reload_reaches_the_workers(db: Database, settings: Settings, pool: ScanPool) -> None:
+    """After ``configure``, shares are decided with the new settings: here every rule gone
+    but one, which the worker's decisions must show too."""
+    _seed(db, settings)
+    _ready(pool)
+    data = dict(settings.data)
+    data["escalation"] = {
+        "rules": [{"when": "+0m", "notify": ["team"], "channels": ["slack"], "name": "only"}]
+    }
+    from slawatch.config.loader import build_settings
+
+    changed = build_settings(data, settings.path)
+    pool.configure(changed)
+    alone, expected = _evaluate(db, changed, None, keep=False)
+    split, outcome = _evaluate(db, changed, pool, keep=True)
+    assert split.helper_errors == []
+    assert outcome == expected
+    steps = {row[6] for row in outcome[0] if row[5] != "page"}
+    assert "only" in steps
+
+
+def test_small_batches_never_start_a_worker(
+    db: Database, settings: Settings, pool: ScanPool
+) -> None:
+    ctx = policy_context(settings)
+    with db.session() as session:
+        escalation.evaluate_ids(
+            session, list(range(1, escalation.SPLIT_MIN)), settings, ctx, LATER, helper=pool
+        )
+    assert pool.pids() == [] and not pool.ready
+
+
+def test_a_closed_pool_takes_no_work(db: Database, settings: Settings) -> None:
+    closed = ScanPool(1, settings, _url(db))
+    closed.close()
+    assert closed.decide([1, 2, 3], LATER) is None
+    assert closed.pids() == []
+
+
+def test_default_workers_leave_the_daemon_a_cpu() -> None:
+    assert [default_workers(n) for n in (1, 2, 3, 4, 16)] == [0, 1, 2, 2, 2]
