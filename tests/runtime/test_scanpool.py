@@ -193,7 +193,7 @@ def test_a_reload_reaches_the_workers(db: Database, settings: Settings, pool: Sc
 
     changed = build_settings(data, settings.path)
     pool.configure(changed)
-    alone, expected = _evaluate(db, changed, None, keep=False)
+    _, expected = _evaluate(db, changed, None, keep=False)
     split, outcome = _evaluate(db, changed, pool, keep=True)
     assert split.helper_errors == []
     assert outcome == expected
