@@ -221,3 +221,44 @@ def test_a_closed_pool_takes_no_work(db: Database, settings: Settings) -> None:
 
 def test_default_workers_leave_the_daemon_a_cpu() -> None:
     assert [default_workers(n) for n in (1, 2, 3, 4, 16)] == [0, 1, 2, 2, 2]
+
+
+def test_a_hung_worker_times_out_and_its_share_is_decided_by_the_daemon(
+    db: Database, settings: Settings
+) -> None:
+    _seed(db, settings)
+    _, expected = _evaluate(db, settings, None, keep=False)
+    hung = _ready(ScanPool(1, settings, _url(db), timeout_s=1.0))
+    try:
+        (pid,) = hung.pids()
+        os.kill(pid, signal.SIGSTOP)  # alive, holding its share, never answering
+        started = time.monotonic()
+        summary, outcome = _evaluate(db, settings, hung, keep=True)
+        assert 1.0 <= time.monotonic() - started < 15
+        assert summary.helper_errors and "Timeout" in summary.helper_errors[0]
+        assert summary.by_workers == 0
+        assert outcome == expected
+        # the stopped worker was killed, not left behind
+        poll_until = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < poll_until:
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0]
+            if state == "Z":
+                break
+            time.sleep(0.05)
+        assert not hung.pids()
+    finally:
+        hung.close()
+
+
+def test_two_workers_share_a_batch_in_three(db: Database, settings: Settings) -> None:
+    _seed(db, settings)
+    _, expected = _evaluate(db, settings, None, keep=False)
+    two = _ready(ScanPool(2, settings, _url(db)))
+    try:
+        split, outcome = _evaluate(db, settings, two, keep=True)
+        assert split.helper_errors == []
+        assert outcome == expected
+        assert split.by_workers == INCIDENTS - -(-INCIDENTS // 3)  # all but the daemon's third
+        assert len(two.pids()) == 2
+    finally:
+        two.close()

@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 log = get_logger("slawatch.scanpool")
 
 #: How long the daemon waits for a worker's share before deciding it itself. A share of a
-#: 500-incident batch takes well under a second; this only catches a worker that hangs.
-SHARE_TIMEOUT_S = 60.0
+#: 500-incident batch takes well under a second; this only catches a worker that hangs, well
+#: before the watchdog (at least 60 s without a finished scan) would restart the daemon.
+SHARE_TIMEOUT_S = 20.0
 
 
 def default_workers(cpus: int | None = None) -> int:
@@ -205,7 +206,10 @@ class ScanPool:
             if process.is_alive():
                 process.terminate()
         for process in processes.values():
-            process.join(timeout=5)
+            process.join(timeout=2)
+            if process.is_alive():  # hung, or stopped: SIGTERM waits on it
+                process.kill()
+                process.join(timeout=2)
 
 
 # ------------------------------------------------------------------- in the worker process
