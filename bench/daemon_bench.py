@@ -377,6 +377,15 @@ def start_pool(db_path: Path, settings: Any, now: datetime) -> Any:
     return pool
 
 
+def closed_pool_figures(pool: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with the scan workers' count and peak RSS, read before the pool is closed."""
+    result["workers"] = len(pool.pids()) if pool is not None else 0
+    result["worker_rss_mb"] = pool_rss_mb(pool)
+    if pool is not None:
+        pool.close()
+    return result
+
+
 def pool_rss_mb(pool: Any) -> float:
     """The scan workers' peak RSS (``VmHWM``) summed, in MB."""
     total = 0.0
@@ -443,19 +452,17 @@ def worker_tick(db_path: Path, now: datetime, *, workers: bool = True) -> dict[s
         evaluated, enqueued = _tick(db, settings, ctx, now, pool)
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu
-    result = {
-        "seconds": elapsed,
-        "cpu_s": cpu,
-        "due": due,
-        "index_s": index_s,
-        "evaluated": evaluated,
-        "enqueued": enqueued,
-        "workers": len(pool.pids()) if pool is not None else 0,
-        "worker_rss_mb": pool_rss_mb(pool),
-    }
-    if pool is not None:
-        pool.close()
-    return result
+    return closed_pool_figures(
+        pool,
+        {
+            "seconds": elapsed,
+            "cpu_s": cpu,
+            "due": due,
+            "index_s": index_s,
+            "evaluated": evaluated,
+            "enqueued": enqueued,
+        },
+    )
 
 
 def worker_tick_serial(db_path: Path, now: datetime) -> dict[str, Any]:
@@ -471,17 +478,15 @@ def worker_full(db_path: Path, now: datetime, *, workers: bool = True) -> dict[s
     started, cpu = time.perf_counter(), time.process_time()
     with checkpointing(db):
         evaluated, enqueued = _full(db, settings, ctx, now, pool)
-    result = {
-        "seconds": time.perf_counter() - started,
-        "cpu_s": time.process_time() - cpu,
-        "evaluated": evaluated,
-        "enqueued": enqueued,
-        "workers": len(pool.pids()) if pool is not None else 0,
-        "worker_rss_mb": pool_rss_mb(pool),
-    }
-    if pool is not None:
-        pool.close()
-    return result
+    return closed_pool_figures(
+        pool,
+        {
+            "seconds": time.perf_counter() - started,
+            "cpu_s": time.process_time() - cpu,
+            "evaluated": evaluated,
+            "enqueued": enqueued,
+        },
+    )
 
 
 def worker_full_serial(db_path: Path, now: datetime) -> dict[str, Any]:

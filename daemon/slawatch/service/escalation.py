@@ -434,8 +434,7 @@ def evaluate_ids(
         if part is None:
             part = _decide(session, repo.load_incident_views(session, share), settings, ctx, now)
         recorder.record(part)
-    summary = recorder.summary
-    return summary
+    return recorder.summary
 
 
 def evaluate_due(
