@@ -53,10 +53,25 @@ def _url(db: Database) -> str:
 
 
 @pytest.fixture
-def pool(db: Database, settings: Settings) -> Iterator[ScanPool]:
-    scan_pool = ScanPool(1, settings, _url(db))
+def pool(db: Database, settings: Settings, ticks: Ticks) -> Iterator[ScanPool]:
+    scan_pool = ScanPool(1, settings, _url(db), clock=ticks)
     yield scan_pool
     scan_pool.close()
+
+
+class Ticks:
+    """A monotonic clock the test moves (for the pause after a failure)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def ticks() -> Ticks:
+    return Ticks()
 
 
 def _ready(scan_pool: ScanPool) -> ScanPool:
@@ -164,7 +179,7 @@ def test_a_split_batch_leaves_what_one_process_leaves(
 
 
 def test_a_worker_that_dies_has_its_share_decided_by_the_daemon(
-    db: Database, settings: Settings, pool: ScanPool
+    db: Database, settings: Settings, pool: ScanPool, ticks: Ticks
 ) -> None:
     _seed(db, settings)
     _, expected = _evaluate(db, settings, None, keep=False)
@@ -173,11 +188,34 @@ def test_a_worker_that_dies_has_its_share_decided_by_the_daemon(
     time.sleep(0.2)
     summary, outcome = _evaluate(db, settings, pool, keep=False)
     assert outcome == expected
-    # Either the pool saw the death before handing out the share (decided here at once) or
-    # the share failed; both end with the daemon's own decision and a fresh pool.
-    assert not pool.pids() or summary.helper_errors
-    _, again = _evaluate(db, settings, _ready(pool), keep=True)
-    assert again == expected
+    assert summary.by_workers == 0
+    # No new worker for a minute: a worker that cannot run must not cost a spawn per batch.
+    ticks.now += 59
+    pool.start()
+    assert pool.pids() == [] and not pool.ready
+
+    def fail_again() -> None:
+        for pid in pool.pids():
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        summary, outcome = _evaluate(db, settings, pool, keep=False)
+        assert outcome == expected and summary.by_workers == 0
+
+    # A second failure in a row (the new worker dies before any share) doubles the pause.
+    ticks.now += 2
+    _ready(pool)
+    fail_again()
+    ticks.now += 61
+    pool.start()
+    assert pool.pids() == []
+    ticks.now += 60
+    # A share that comes back ends the series: the next failure pauses a minute again.
+    split, outcome = _evaluate(db, settings, _ready(pool), keep=False)
+    assert outcome == expected and split.by_workers > 0
+    fail_again()
+    ticks.now += 61
+    _, outcome = _evaluate(db, settings, _ready(pool), keep=True)
+    assert outcome == expected
 
 
 def test_a_reload_reaches_the_workers(db: Database, settings: Settings, pool: ScanPool) -> None:

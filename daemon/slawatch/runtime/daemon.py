@@ -329,12 +329,6 @@ class Daemon:
                     send_at=notice.send_at.isoformat(),
                     reason=notice.reason,
                 )
-        for error in total.helper_errors:
-            log.warning(
-                "scan_worker_failed",
-                error=error,
-                detail="its share of the batch was decided by the daemon; workers restart",
-            )
         for incident_id, error in total.failed:
             log.error(
                 "evaluation_failed",

@@ -13,8 +13,9 @@ Why the result is exactly the serial one:
   daemon itself would read;
 * a worker rebuilds the same settings from the same parsed TOML (``Settings.data``) the daemon
   loaded; a reload bumps the generation every task carries, and the worker rebuilds on change;
-* the daemon decides any share whose worker failed (died, raised, timed out) itself, and the
-  pool is started again for the next batch.
+* the daemon decides any share whose worker failed (died, raised, timed out) itself. New
+  workers start with a big batch after :data:`RETRY_FIRST_S`, a pause that doubles with each
+  further failure (at most :data:`RETRY_MAX_S`) and ends with the first share that comes back.
 
 Workers start lazily, at the first batch big enough to split (a small installation never pays
 for one), with the ``spawn`` method (the daemon has threads; forking it is unsafe). While a
@@ -28,6 +29,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +48,11 @@ log = get_logger("slawatch.scanpool")
 #: 500-incident batch takes well under a second; this only catches a worker that hangs, well
 #: before the watchdog (at least 60 s without a finished scan) would restart the daemon.
 SHARE_TIMEOUT_S = 20.0
+#: After workers fail, new ones start no sooner than this, doubled after each further failure
+#: (up to :data:`RETRY_MAX_S`) and reset by a share that comes back: a worker that cannot run
+#: here must not cost a spawn, about a second of CPU, at every big batch.
+RETRY_FIRST_S = 60.0
+RETRY_MAX_S = 3600.0
 
 
 def default_workers(cpus: int | None = None) -> int:
@@ -69,9 +76,13 @@ class ScanPool:
         database_url: str,
         *,
         timeout_s: float = SHARE_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.workers = workers
         self.timeout_s = timeout_s
+        self._clock = clock
+        self._failures = 0
+        self._retry_at = float("-inf")
         self._database_url = database_url
         self._lock = threading.RLock()  # a warm-up callback may run inside start()
         self._executor: ProcessPoolExecutor | None = None
@@ -104,6 +115,8 @@ class ScanPool:
 
     def _start_locked(self) -> None:
         if self._executor is not None or self.workers <= 0 or self._closed:
+            return
+        if self._clock() < self._retry_at:
             return
         # Imported here: a daemon that never splits a batch never loads multiprocessing.
         from concurrent.futures import ProcessPoolExecutor
@@ -138,6 +151,7 @@ class ScanPool:
                     "scan_worker_failed",
                     error=f"{type(failed[0]).__name__}: {failed[0]}",
                     detail="scans are decided by the daemon alone until the workers restart",
+                    retry_in_s=self._note_failure_locked(),
                 )
             else:
                 log.info("scan_workers_ready", workers=self.workers, pids=self._pids_locked())
@@ -154,22 +168,38 @@ class ScanPool:
                 if not all(f.done() for f in self._warming):
                     return None
                 if any(f.exception() is not None for f in self._warming):
-                    self._stop_locked()  # logged by _warmed; the next big batch restarts
+                    self._stop_locked()  # logged by _warmed, which set the retry time
                     return None
                 self._warming = []
             try:
                 future = self._executor.submit(_decide_share, self._config, list(ids), now)
-            except RuntimeError:  # BrokenProcessPool is one; shut down is another
+            except RuntimeError as exc:  # BrokenProcessPool: a worker died between batches
+                log.warning(
+                    "scan_worker_failed",
+                    error=f"{type(exc).__name__}: {exc}",
+                    detail="this batch is decided by the daemon alone",
+                    retry_in_s=self._note_failure_locked(),
+                )
                 self._stop_locked()
                 return None
 
         def wait() -> Decisions:
             try:
-                return future.result(timeout=self.timeout_s)
-            except BaseException:
-                # A broken or hung worker: start afresh for the next batch.
-                self.restart()
+                decisions = future.result(timeout=self.timeout_s)
+            except BaseException as exc:
+                # A broken or hung worker: stop; new ones start after the retry time.
+                with self._lock:
+                    log.warning(
+                        "scan_worker_failed",
+                        error=f"{type(exc).__name__}: {exc}",
+                        detail="its share is decided by the daemon",
+                        retry_in_s=self._note_failure_locked(),
+                    )
+                    self._stop_locked()
                 raise
+            with self._lock:
+                self._failures = 0
+            return decisions
 
         return wait
 
@@ -182,10 +212,12 @@ class ScanPool:
         processes = getattr(self._executor, "_processes", None) or {}
         return sorted(processes)
 
-    def restart(self) -> None:
-        """Stop the workers; the next split batch starts new ones."""
-        with self._lock:
-            self._stop_locked()
+    def _note_failure_locked(self) -> float:
+        """Count a failure and set when workers may start again; returns the wait in s."""
+        self._failures += 1
+        wait_s = min(RETRY_MAX_S, RETRY_FIRST_S * float(2 ** (self._failures - 1)))
+        self._retry_at = self._clock() + wait_s
+        return wait_s
 
     def close(self) -> None:
         """Stop the workers at once and for good (daemon stop): a share in progress fails, and

@@ -57,7 +57,8 @@ class EvaluationSummary:
     #: (incident id, error) of incidents that could not be evaluated; each is looked at again
     #: after :data:`RETRY_FAILED` rather than blocking the scan.
     failed: list[tuple[int, str]] = field(default_factory=list)
-    #: Errors of scan workers whose share was decided in-process instead (see ``Helper``).
+    #: Errors of scan workers whose share was decided in-process instead (see ``Helper``; the
+    #: helper logs them).
     helper_errors: list[str] = field(default_factory=list)
     #: Incidents decided by scan workers (the rest by the calling process).
     by_workers: int = 0
