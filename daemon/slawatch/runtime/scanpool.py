@@ -171,8 +171,9 @@ class ScanPool:
                     self._stop_locked()  # logged by _warmed, which set the retry time
                     return None
                 self._warming = []
+            executor = self._executor
             try:
-                future = self._executor.submit(_decide_share, self._config, list(ids), now)
+                future = executor.submit(_decide_share, self._config, list(ids), now)
             except RuntimeError as exc:  # BrokenProcessPool: a worker died between batches
                 log.warning(
                     "scan_worker_failed",
@@ -187,15 +188,18 @@ class ScanPool:
             try:
                 decisions = future.result(timeout=self.timeout_s)
             except BaseException as exc:
-                # A broken or hung worker: stop; new ones start after the retry time.
+                # A broken or hung worker: stop; new ones start after the retry time. Counted
+                # once per set of workers (with two, both shares fail), and not at all when
+                # the daemon closed the pool itself (stop).
                 with self._lock:
-                    log.warning(
-                        "scan_worker_failed",
-                        error=f"{type(exc).__name__}: {exc}",
-                        detail="its share is decided by the daemon",
-                        retry_in_s=self._note_failure_locked(),
-                    )
-                    self._stop_locked()
+                    if self._executor is executor and not self._closed:
+                        log.warning(
+                            "scan_worker_failed",
+                            error=f"{type(exc).__name__}: {exc}",
+                            detail="its share is decided by the daemon",
+                            retry_in_s=self._note_failure_locked(),
+                        )
+                        self._stop_locked()
                 raise
             with self._lock:
                 self._failures = 0
