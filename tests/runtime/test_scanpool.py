@@ -300,3 +300,59 @@ def test_two_workers_share_a_batch_in_three(db: Database, settings: Settings) ->
         assert len(two.pids()) == 2
     finally:
         two.close()
+
+
+_ORPHAN_SCRIPT = """
+import sys, time
+from slawatch.config.loader import load_config
+from slawatch.runtime.scanpool import ScanPool
+
+def main():
+    settings = load_config(sys.argv[1], {"SLAWATCH_API_TOKEN": "test"})
+    pool = ScanPool(1, settings, sys.argv[2])
+    pool.start()
+    while not pool.ready:
+        time.sleep(0.05)
+    print("PID", pool.pids()[0], flush=True)
+    time.sleep(600)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_worker_exits_when_the_daemon_is_killed(tmp_path: Path, settings: Settings) -> None:
+    """SIGKILL leaves the daemon no chance to stop its workers: they notice and exit."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "daemon.py"
+    script.write_text(_ORPHAN_SCRIPT, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'slawatch.db'}"
+    daemon = subprocess.Popen(
+        [sys.executable, str(script), str(EXAMPLE), url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert daemon.stdout is not None
+        line = ""
+        while not line.startswith("PID "):  # the pool's log lines come first
+            line = daemon.stdout.readline()
+            assert line, "the daemon stand-in ended early"
+        worker = int(line.split()[1])
+        assert not _gone(worker)
+        daemon.kill()
+        daemon.wait(10)
+        deadline = time.monotonic() + 10
+        while not _gone(worker):
+            assert time.monotonic() < deadline, "the orphaned worker is still running"
+            time.sleep(0.1)
+    finally:
+        daemon.kill()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"

@@ -53,6 +53,8 @@ SHARE_TIMEOUT_S = 20.0
 #: here must not cost a spawn, about a second of CPU, at every big batch.
 RETRY_FIRST_S = 60.0
 RETRY_MAX_S = 3600.0
+#: How often a worker checks that the daemon still runs (:func:`_exit_with_parent`).
+PARENT_CHECK_S = 1.0
 
 
 def default_workers(cpus: int | None = None) -> int:
@@ -258,9 +260,19 @@ def _init_worker(database_url: str) -> None:
     to this child)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     from slawatch.store.db import Database
 
     _state["db"] = Database(database_url)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once the daemon is gone (killed with SIGKILL, say: it could not stop its
+    workers). The worker holds both ends of its task pipe, so it would never see end-of-file
+    and would wait forever; under systemd the unit's cgroup is killed anyway, elsewhere not."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 def _loaded(config: tuple[int, dict[str, Any], str | None]) -> tuple[Any, Any]:
