@@ -14,6 +14,7 @@ import pytest
 from e2e_harness import Daemon, poll
 
 from daemon_env import ENVIRON, write_config
+from processes import gone, wait_gone
 from slawatch.config.loader import load_config
 from slawatch.service.escalation import SPLIT_MIN
 from slawatch.service.incidents import IncidentInput
@@ -24,14 +25,6 @@ from slawatch.store.migrate import upgrade
 pytestmark = pytest.mark.e2e
 
 INCIDENTS = SPLIT_MIN + 36
-
-
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0]
-    except FileNotFoundError:
-        return True
-    return state == "Z"
 
 
 def _outcome(path: Path) -> list[tuple[object, ...]]:
@@ -94,12 +87,12 @@ def test_scan_workers_share_the_full_recompute_and_stop_with_the_daemon(tmp_path
         assert 0 < full.data["by_workers"] < INCIDENTS  # type: ignore[attr-defined]
         assert not daemon.events("scan_worker_failed")
         pids = daemon.events("scan_workers_ready")[0].data["pids"]
-        assert pids and all(not _gone(pid) for pid in pids)
+        assert pids and all(not gone(pid) for pid in pids)
         before = _outcome(db_path)
     finally:
         code = daemon.stop()
     assert code == 0
-    assert all(poll("the worker to exit", lambda p=pid: _gone(p) or None, 10) for pid in pids)
+    assert all(wait_gone(pid, 10) for pid in pids), "a worker outlived its daemon"
     assert _outcome(db_path) == before
     # every incident was looked at and scheduled
     assert all(row[1] is not None for row in before)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from processes import gone, wait_gone
 from slawatch.config.loader import Settings, load_config
 from slawatch.config.policy_context import policy_context
 from slawatch.runtime.scanpool import ScanPool, default_workers
@@ -277,12 +278,7 @@ def test_a_hung_worker_times_out_and_its_share_is_decided_by_the_daemon(
         assert summary.by_workers == 0
         assert outcome == expected
         # the stopped worker was killed, not left behind
-        poll_until = time.monotonic() + 10
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < poll_until:
-            state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0]
-            if state == "Z":
-                break
-            time.sleep(0.05)
+        assert wait_gone(pid, 10), "the stopped worker is still there"
         assert not hung.pids()
     finally:
         hung.close()
@@ -339,20 +335,9 @@ def test_a_worker_exits_when_the_daemon_is_killed(tmp_path: Path, settings: Sett
             line = daemon.stdout.readline()
             assert line, "the daemon stand-in ended early"
         worker = int(line.split()[1])
-        assert not _gone(worker)
+        assert not gone(worker)
         daemon.kill()
         daemon.wait(10)
-        deadline = time.monotonic() + 10
-        while not _gone(worker):
-            assert time.monotonic() < deadline, "the orphaned worker is still running"
-            time.sleep(0.1)
+        assert wait_gone(worker, 10), "the orphaned worker is still running"
     finally:
         daemon.kill()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0]
-    except FileNotFoundError:
-        return True
-    return state == "Z"
