@@ -275,3 +275,28 @@ def test_one_broken_incident_does_not_stop_the_scan(
         incidents = repo.load_incidents(session, [broken])
         summary = evaluate_incidents(session, incidents, settings, ctx, now)
     assert [incident_id for incident_id, _ in summary.failed] == [broken]
+
+
+def test_housekeeping_never_makes_an_open_incident_say_it_again(
+    sqlite_db: Database, settings: Settings
+) -> None:
+    """An incident open for longer than ``keep_sent_days``: purging its old sent rows would
+    make the next evaluation decide those thresholds again (as a catch-up message)."""
+    from slawatch.store import outbox
+
+    incident_id = open_incident(sqlite_db, settings, "INC-LONG")
+    for minutes in (5, 7.5, 9, 10):
+        evaluate(sqlite_db, settings, incident_id, T0 + timedelta(minutes=minutes, seconds=1))
+    before = {r.dedupe_key for r in rows(sqlite_db)}
+    assert len(before) >= 4
+    with sqlite_db.session() as session:
+        session.execute(text("UPDATE notifications SET status = 'sent'"))
+    # 200 days on, with keep_sent_days = 90: every row is old enough to be forgotten.
+    later = T0 + timedelta(days=200)
+    with sqlite_db.session() as session:
+        outbox.purge_sent_before(session, later - timedelta(days=90))
+    assert {r.dedupe_key for r in rows(sqlite_db)} == before
+    # Only the latest daily repeat of the breach is new; nothing already told comes back.
+    evaluate(sqlite_db, settings, incident_id, later)
+    new = [r for r in rows(sqlite_db) if r.dedupe_key not in before]
+    assert new and {r.stage for r in new} == {"overdue"}

@@ -199,3 +199,58 @@ def test_concurrent_dispatchers_never_claim_the_same_row(db: Database) -> None:
     assert errors == []
     assert len(claimed) == 40
     assert len(set(claimed)) == 40
+
+
+def test_housekeeping_forgets_old_rows_but_not_those_of_open_incidents(db: Database) -> None:
+    """An open incident's keys are what stops the policy deciding its thresholds again, so
+    housekeeping keeps them however old; everything else old and finished is forgotten."""
+    from sqlalchemy import update
+
+    from slawatch.store.models import Notification
+
+    open_id = _incident(db)
+    with db.session() as s:
+        closed = Incident(
+            external_id="T-2",
+            account_id="acme",
+            priority="low",
+            opened_priority="low",
+            title="old",
+            opened_at=NOW,
+            plan="enterprise",
+            status="resolved",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        s.add(closed)
+        s.flush()
+        closed_id = closed.id
+    old, recent = NOW - timedelta(days=200), NOW - timedelta(days=1)
+    # key -> (incident, status, last touched)
+    rows = {
+        "open-sent": (open_id, "sent", old),
+        "open-dropped": (open_id, "dropped", old),
+        "closed-sent": (closed_id, "sent", old),
+        "closed-dropped": (closed_id, "dropped", old),
+        "closed-cancelled": (closed_id, "cancelled", old),
+        "closed-failed": (closed_id, "failed", old),
+        "closed-pending": (closed_id, "pending", old),
+        "closed-recent": (closed_id, "sent", recent),
+        "reminder-sent": (None, "sent", old),
+    }
+    with db.session() as s:
+        outbox.enqueue_many(
+            s, [_item(key, incident_id=incident) for key, (incident, _, _) in rows.items()], NOW
+        )
+        for key, (_, status, touched) in rows.items():
+            s.execute(
+                update(Notification)
+                .where(Notification.dedupe_key == key)
+                .values(status=status, updated_at=touched)
+            )
+    with db.session() as s:
+        purged = outbox.purge_sent_before(s, NOW - timedelta(days=90))
+    with db.read_session() as s:
+        left = {r.dedupe_key for r in outbox.list_notifications(s, limit=100)}
+    assert left == {"open-sent", "open-dropped", "closed-failed", "closed-pending", "closed-recent"}
+    assert purged == 4

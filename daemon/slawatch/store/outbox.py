@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ClauseElement
 
 from slawatch.errors import ConflictError, NotFoundError
-from slawatch.store.models import Notification
+from slawatch.store.models import Incident, Notification
 from slawatch.store.rawsql import Raw, dialect_insert
 
 #: States a user may move back to pending with ``slawatch outbox retry``.
@@ -598,20 +598,28 @@ def cancel(session: Session, notification_id: int, now: datetime) -> Notificatio
 
 
 def purge_sent_before(session: Session, cutoff: datetime) -> int:
-    """Housekeeping: delete sent, dropped and cancelled rows last touched before ``cutoff``.
+    """Housekeeping: delete sent, dropped and cancelled rows last touched before ``cutoff``,
+    except those of incidents still open.
 
-    Failed rows are kept for an operator to look at (``slawatch outbox list --status failed``).
-    Rows another row falls back from are kept while that row exists (the foreign key).
+    An open incident's rows are its memory of what it was already told: the policy re-decides
+    every reached threshold whose key is missing from the outbox, so forgetting the 50% message
+    of an incident open for months would send it again as a catch-up. Rows of resolved
+    incidents and rows without an incident (reminders, whose keys name a date the reminder
+    logic no longer reaches) can go. Failed rows are kept for an operator to look at
+    (``slawatch outbox list --status failed``). Rows another row falls back from are kept while
+    that row exists (the foreign key).
     """
-    from sqlalchemy import delete
+    from sqlalchemy import delete, exists
 
     referenced = select(Notification.fallback_of).where(Notification.fallback_of.is_not(None))
+    still_open = exists().where(Incident.id == Notification.incident_id, Incident.status == "open")
     result = session.execute(
         delete(Notification)
         .where(
             Notification.status.in_(["sent", "dropped", "cancelled"]),
             Notification.updated_at < cutoff,
             Notification.id.not_in(referenced),
+            ~still_open,
         )
         .execution_options(synchronize_session=False)
     )
