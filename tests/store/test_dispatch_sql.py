@@ -119,7 +119,7 @@ def test_a_claimed_row_is_what_claim_rows_returns(db: Database) -> None:
         outbox.enqueue(
             s,
             item(
-                "k",
+                f"{incident_id}|k",
                 urgent=True,
                 minutes=-1,
                 incident_id=incident_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -51,12 +52,13 @@ def _item(
 def test_enqueue_is_deduplicated(db: Database) -> None:
     incident_id = _incident(db)
     with db.session() as s:
-        first = outbox.enqueue(s, _item("k1", incident_id=incident_id, payload={"a": 1}), NOW)
-        again = outbox.enqueue(s, _item("k1", incident_id=incident_id), NOW)
+        key = f"{incident_id}|k1"
+        first = outbox.enqueue(s, _item(key, incident_id=incident_id, payload={"a": 1}), NOW)
+        again = outbox.enqueue(s, _item(key, incident_id=incident_id), NOW)
     assert first is not None
     assert again is None
     with db.session() as s:
-        assert outbox.enqueue(s, _item("k1"), NOW) is None
+        assert outbox.enqueue(s, _item(key, incident_id=incident_id, urgent=True), NOW) is None
         rows = outbox.list_notifications(s)
     assert [r.id for r in rows] == [first]
     assert rows[0].payload == {"a": 1}
@@ -228,15 +230,15 @@ def test_housekeeping_forgets_old_rows_but_not_those_of_open_incidents(db: Datab
     old, recent = NOW - timedelta(days=200), NOW - timedelta(days=1)
     # key -> (incident, status, last touched)
     rows = {
-        "open-sent": (open_id, "sent", old),
-        "open-dropped": (open_id, "dropped", old),
-        "closed-sent": (closed_id, "sent", old),
-        "closed-dropped": (closed_id, "dropped", old),
-        "closed-cancelled": (closed_id, "cancelled", old),
-        "closed-failed": (closed_id, "failed", old),
-        "closed-pending": (closed_id, "pending", old),
-        "closed-recent": (closed_id, "sent", recent),
-        "reminder-sent": (None, "sent", old),
+        f"{open_id}|sent": (open_id, "sent", old),
+        f"{open_id}|dropped": (open_id, "dropped", old),
+        f"{closed_id}|sent": (closed_id, "sent", old),
+        f"{closed_id}|dropped": (closed_id, "dropped", old),
+        f"{closed_id}|cancelled": (closed_id, "cancelled", old),
+        f"{closed_id}|failed": (closed_id, "failed", old),
+        f"{closed_id}|pending": (closed_id, "pending", old),
+        f"{closed_id}|recent": (closed_id, "sent", recent),
+        "meeting:acme:sent": (None, "sent", old),
     }
     with db.session() as s:
         outbox.enqueue_many(
@@ -252,5 +254,65 @@ def test_housekeeping_forgets_old_rows_but_not_those_of_open_incidents(db: Datab
         purged = outbox.purge_sent_before(s, NOW - timedelta(days=90))
     with db.read_session() as s:
         left = {r.dedupe_key for r in outbox.list_notifications(s, limit=100)}
-    assert left == {"open-sent", "open-dropped", "closed-failed", "closed-pending", "closed-recent"}
+    assert left == {
+        f"{open_id}|sent",
+        f"{open_id}|dropped",
+        f"{closed_id}|failed",
+        f"{closed_id}|pending",
+        f"{closed_id}|recent",
+    }
     assert purged == 4
+
+
+def test_an_incidents_keys_and_rows_are_exactly_its_own(db: Database) -> None:
+    """``sent_keys_by_incident`` and ``incident show``'s rows: on SQLite ranges of the key
+    index (``"<id>|"``), on PostgreSQL the incident_id index. Ids that prefix one another (1,
+    10, 11, 100), fallback rows (their key extends the original's) and rows without an
+    incident whose keys start with digits must come out the same on both."""
+    from slawatch.core.delivery import dedupe_key
+
+    with db.session() as s:
+        s.add(Account(id="acme", name="Acme", plan="enterprise", created_at=NOW, updated_at=NOW))
+        for n in range(1, 101):
+            s.add(
+                Incident(
+                    id=n,
+                    external_id=f"T-{n}",
+                    account_id="acme",
+                    priority="high",
+                    opened_priority="high",
+                    title="t",
+                    opened_at=NOW,
+                    plan="enterprise",
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+    mine = (1, 10, 11, 100)
+    expected: dict[int, set[str]] = {}
+    items = []
+    for incident in mine:
+        keys = {
+            dedupe_key(str(incident), "response", "team-50", 0, "#support", "slack"),
+            dedupe_key(str(incident), None, "page:primary", 3, "+359888000000", "sms"),
+        }
+        fallback = dedupe_key(str(incident), "resolution", "csm-75", 0, "maria", "slack")
+        keys |= {fallback, f"{fallback}|fallback:email"}
+        expected[incident] = keys
+        items += [_item(key, incident_id=incident) for key in sorted(keys)]
+    # not any incident's, though it starts with an id
+    items.append(_item("10/not-a-bar", incident_id=None))
+    # the key space "<id>|" is the incident's alone: nothing else may take a key in it, and an
+    # incident's row may not take another's
+    with pytest.raises(ValueError, match="looks like an incident's"):
+        _item("1|reminder-like", incident_id=None)
+    with pytest.raises(ValueError, match=re.escape("must start with '10|'")):
+        _item("1|response|x", incident_id=10)
+    with db.session() as s:
+        outbox.enqueue_many(s, items, NOW)
+    with db.read_session() as s:
+        assert repo.sent_keys_by_incident(s, [*mine, 2, 99]) == expected
+        for incident in mine:
+            shown = outbox.list_notifications(s, incident_id=incident, limit=1000)
+            assert {row.dedupe_key for row in shown} == expected[incident]
+        assert outbox.list_notifications(s, incident_id=2) == []

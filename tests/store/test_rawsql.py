@@ -17,7 +17,7 @@ from slawatch.config.policy_context import policy_context
 from slawatch.service import escalation
 from slawatch.service.incidents import EventInput, IncidentInput
 from slawatch.service.intake import Intake
-from slawatch.store import repo
+from slawatch.store import outbox, repo
 from slawatch.store.db import Database
 from slawatch.store.models import Incident, Notification
 from slawatch.store.rawsql import Raw
@@ -232,23 +232,29 @@ def test_scan_pages_and_due_batches_on_both_backends(
 
 
 def test_sqlite_plans_of_the_scan_statements(sqlite_only_db: Database) -> None:
-    """The scan's reads use the indexes migration 0005 leaves: the outbox keys from the
-    covering ``(incident_id, dedupe_key)`` index (the table rows carry big JSON payloads), the
-    due incidents from ``(status, next_check_at)`` without a sort, and a provider id from the
-    partial index."""
+    """The scan's reads use the indexes migrations 0005 and 0006 leave: an incident's outbox
+    keys are ranges of the unique key index, never a scan of the table (its rows carry big JSON
+    payloads), and so are ``incident show``'s rows; the due incidents come from
+    ``(status, next_check_at)`` without a sort, and a provider id from the partial index."""
+    from sqlalchemy.dialects import sqlite
+
+    show = outbox.notifications_query("sqlite", incident_id=7, limit=1000).compile(
+        dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
+    )
     plans = {}
     with sqlite_only_db.engine.connect() as conn:
         for name, sql in {
-            "keys": "SELECT incident_id, dedupe_key FROM notifications WHERE incident_id IN (1,2)",
+            "keys": repo.SQLITE_KEYS_IN_RANGES.format(ranges="('1|', '1}'), ('2|', '2}')"),
+            "show": str(show),
             "due": "SELECT id FROM incidents WHERE status = 'open' AND next_check_at <= '2027'"
             " ORDER BY next_check_at, id LIMIT 500",
             "earliest": "SELECT min(next_check_at) FROM incidents WHERE status = 'open'",
             "sid": "SELECT delivery_status FROM notifications WHERE provider_message_id = 'SM1'",
         }.items():
             plans[name] = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
-    assert any(
-        "COVERING INDEX ix_notifications_incident_id_dedupe_key" in p for p in plans["keys"]
-    ), plans
+    key_index = "sqlite_autoindex_notifications_1 (dedupe_key>? AND dedupe_key<?)"
+    assert any(f"COVERING INDEX {key_index}" in p for p in plans["keys"]), plans
+    assert any(key_index in p for p in plans["show"]), plans
     assert any("ix_incidents_status_next_check_at" in p for p in plans["due"]), plans
     assert any("ix_incidents_status_next_check_at" in p for p in plans["earliest"]), plans
     # the Twilio callback's lookup uses the partial index (new rows, without a SID, skip it)

@@ -57,6 +57,22 @@ class NewNotification:
     payload: dict[str, Any] = field(default_factory=dict)
     fallback_of: int | None = None
 
+    def __post_init__(self) -> None:
+        # An incident's rows are found by key prefix on SQLite (incident_key_range): the key
+        # space "<id>|..." belongs to that incident and to no row of anything else.
+        head, bar, _ = self.dedupe_key.partition("|")
+        if self.incident_id is not None:
+            if head != str(self.incident_id) or not bar:
+                raise ValueError(
+                    f"dedupe key {self.dedupe_key!r} of incident {self.incident_id} must start"
+                    f" with '{self.incident_id}|'"
+                )
+        elif bar and head.isdigit():
+            raise ValueError(
+                f"dedupe key {self.dedupe_key!r} looks like an incident's; rows without an"
+                " incident must not start with '<number>|'"
+            )
+
 
 def _row_values(item: NewNotification, now: datetime, status: str = "pending") -> dict[str, Any]:
     """The column values of a new outbox row for ``item``."""
@@ -535,6 +551,14 @@ def get(session: Session, notification_id: int) -> Notification:
     return row
 
 
+def incident_key_range(incident_id: int) -> tuple[str, str]:
+    """``[low, high)``: the dedupe keys of an incident's rows, ``"<id>|..."``, in a byte-wise
+    order such as SQLite's. Every key :func:`slawatch.core.delivery.dedupe_key` makes starts
+    with the incident, and a fallback row's key extends its original's. ``"}"`` follows ``"|"``,
+    and no other incident's keys start with ``"<id>|"``."""
+    return f"{incident_id}|", f"{incident_id}}}"
+
+
 def list_notifications(
     session: Session,
     *,
@@ -543,6 +567,20 @@ def list_notifications(
     limit: int = 100,
 ) -> list[Notification]:
     """Newest first; filter by status (one or several) and/or incident."""
+    query = notifications_query(
+        session.get_bind().dialect.name, status=status, incident_id=incident_id, limit=limit
+    )
+    return list(session.execute(query).scalars())
+
+
+def notifications_query(
+    dialect: str,
+    *,
+    status: str | Sequence[str] | None = None,
+    incident_id: int | None = None,
+    limit: int = 100,
+) -> Select[Notification]:
+    """The select :func:`list_notifications` runs on ``dialect`` (``"sqlite"``, ...)."""
     query = select(Notification)
     if isinstance(status, str):
         query = query.where(Notification.status == status)
@@ -550,8 +588,11 @@ def list_notifications(
         query = query.where(Notification.status.in_(list(status)))
     if incident_id is not None:
         query = query.where(Notification.incident_id == incident_id)
-    query = query.order_by(Notification.id.desc()).limit(limit)
-    return list(session.execute(query).scalars())
+        if dialect == "sqlite":
+            # no index on incident_id there (migration 0006): the key range finds the rows
+            low, high = incident_key_range(incident_id)
+            query = query.where(Notification.dedupe_key >= low, Notification.dedupe_key < high)
+    return query.order_by(Notification.id.desc()).limit(limit)
 
 
 def count_by_status(session: Session) -> dict[str, int]:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from slawatch.errors import NotFoundError
 from slawatch.store.models import Account, Incident, PlanChange, Thread
+from slawatch.store.outbox import incident_key_range
 from slawatch.store.rawsql import Raw, dialect_insert
 
 
@@ -220,13 +221,29 @@ def load_incident_views(session: Session, ids: Sequence[int]) -> list[IncidentVi
 
 
 def sent_keys_by_incident(session: Session, incident_ids: Sequence[int]) -> dict[int, set[str]]:
-    """Every dedupe key already in the outbox per incident, whatever its status (run raw)."""
+    """Every dedupe key already in the outbox per incident, whatever its status (run raw).
+
+    On SQLite these are the keys in each incident's range of the unique key index
+    (:func:`outbox.incident_key_range`; migration 0006); on PostgreSQL the rows whose
+    ``incident_id`` is the incident, from the covering ``(incident_id, dedupe_key)`` index. Both
+    hold every key the policy can decide for the incident, since each starts with its id.
+    """
     keys: dict[int, set[str]] = {}
     if not incident_ids:
         return keys
     with Raw(session) as raw:
-        where, params = raw.any_of("incident_id", list(incident_ids))
-        rows = raw.fetch(f"SELECT incident_id, dedupe_key FROM notifications WHERE {where}", params)
+        if raw.postgres:
+            where, params = raw.any_of("incident_id", list(incident_ids))
+            rows = raw.fetch(
+                f"SELECT incident_id, dedupe_key FROM notifications WHERE {where}", params
+            )
+        else:
+            ranges = [incident_key_range(i) for i in incident_ids]
+            in_ranges = raw.fetch(
+                SQLITE_KEYS_IN_RANGES.format(ranges=",".join(["(?, ?)"] * len(ranges))),
+                [bound for pair in ranges for bound in pair],
+            )
+            rows = [(int(key[: key.index("|")]), key) for (key,) in in_ranges]
     for incident_id, key in rows:
         found = keys.get(incident_id)
         if found is None:
@@ -234,6 +251,13 @@ def sent_keys_by_incident(session: Session, incident_ids: Sequence[int]) -> dict
         else:
             found.add(key)
     return keys
+
+
+#: The dedupe keys in a list of key ranges, each a search of the unique key index (SQLite).
+SQLITE_KEYS_IN_RANGES = (
+    "WITH ranges(lo, hi) AS (VALUES {ranges}) SELECT n.dedupe_key FROM ranges"
+    " JOIN notifications AS n ON n.dedupe_key >= ranges.lo AND n.dedupe_key < ranges.hi"
+)
 
 
 #: The columns :func:`store_evaluations` may write, with how each is converted.
