@@ -346,6 +346,19 @@ def _warm(db: Any, settings: Any, ctx: Any, now: datetime) -> None:
         escalation.evaluate_page(session, settings, ctx, now, after_id=50_000, limit=200)
 
 
+def _previous_tick(db: Any, now: datetime) -> tuple[datetime, list[int]]:
+    """The tick a running daemon had ``scan_interval`` (30 s) before ``now`` and the incidents
+    it found due: what the measured tick's warm-ups decide (and throw away), so both processes
+    have decided notices before (the recipients' calendars for delivery hours, the on-call
+    rota), as a daemon that has been running has. Its ``now`` is not the measured one, so no
+    memo of the measured instant is warm."""
+    from slawatch.store import repo
+
+    earlier = now - timedelta(seconds=30)
+    with db.read_session() as session:
+        return earlier, repo.due_incident_ids(session, earlier, limit=1_000_000)
+
+
 def _warm_calendars(settings: Any, now: datetime) -> None:
     for calendar in settings.calendars.values():
         calendar.elapsed(now - timedelta(days=120), now + timedelta(days=400))
@@ -436,13 +449,23 @@ def open_db(db_path: Path) -> Any:
 
 
 def worker_tick(db_path: Path, now: datetime, *, workers: bool = True) -> dict[str, Any]:
+    from slawatch.service import escalation
     from slawatch.store import repo
 
     settings, ctx = load()
     quiet_logging(settings)
     db = open_db(db_path)
     _warm(db, settings, ctx, now)
+    earlier, before = _previous_tick(db, now)
+    with db.read_session() as session:
+        escalation.decide_ids(session, before, settings, ctx, earlier)
     pool = start_pool(db_path, settings, now) if workers else None
+    if pool is not None:
+        # the worker's part of that previous tick: shares as a batch of BATCH cuts them
+        for first in range(0, len(before), 250):
+            wait = pool.decide(before[first : first + 250], earlier)
+            if wait is not None:
+                wait()
     with db.read_session() as session:
         started = time.perf_counter()
         due = len(repo.due_incident_ids(session, now, limit=1_000_000))
