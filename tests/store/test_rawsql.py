@@ -244,7 +244,7 @@ def test_sqlite_plans_of_the_scan_statements(sqlite_only_db: Database) -> None:
     plans = {}
     with sqlite_only_db.engine.connect() as conn:
         for name, sql in {
-            "keys": repo.SQLITE_KEYS_IN_RANGES.format(ranges="('1|', '1}'), ('2|', '2}')"),
+            "keys": repo.SQLITE_KEYS_IN_RANGES.format(ranges="(1, '1|', '1}'), (2, '2|', '2}')"),
             "show": str(show),
             "due": "SELECT id FROM incidents WHERE status = 'open' AND next_check_at <= '2027'"
             " ORDER BY next_check_at, id LIMIT 500",

@@ -155,6 +155,7 @@ class IncidentView:
     last_evaluated_at: datetime | None
     title: str
     account: AccountView | None = None
+    #: In (at, id) order, as the history replays them (:func:`load_incident_views` sorts).
     events: list[EventView] = field(default_factory=list)
     #: What the last evaluation stored, so the scan writes back only what changed.
     next_check_at: datetime | None = None
@@ -238,12 +239,14 @@ def sent_keys_by_incident(session: Session, incident_ids: Sequence[int]) -> dict
                 f"SELECT incident_id, dedupe_key FROM notifications WHERE {where}", params
             )
         else:
-            ranges = [incident_key_range(i) for i in incident_ids]
-            in_ranges = raw.fetch(
-                SQLITE_KEYS_IN_RANGES.format(ranges=",".join(["(?, ?)"] * len(ranges))),
-                [bound for pair in ranges for bound in pair],
+            bounds: list[Any] = []
+            for incident_id in incident_ids:
+                bounds.append(incident_id)
+                bounds.extend(incident_key_range(incident_id))
+            rows = raw.fetch(
+                SQLITE_KEYS_IN_RANGES.format(ranges=",".join(["(?, ?, ?)"] * len(incident_ids))),
+                bounds,
             )
-            rows = [(int(key[: key.index("|")]), key) for (key,) in in_ranges]
     for incident_id, key in rows:
         found = keys.get(incident_id)
         if found is None:
@@ -255,7 +258,7 @@ def sent_keys_by_incident(session: Session, incident_ids: Sequence[int]) -> dict
 
 #: The dedupe keys in a list of key ranges, each a search of the unique key index (SQLite).
 SQLITE_KEYS_IN_RANGES = (
-    "WITH ranges(lo, hi) AS (VALUES {ranges}) SELECT n.dedupe_key FROM ranges"
+    "WITH ranges(id, lo, hi) AS (VALUES {ranges}) SELECT ranges.id, n.dedupe_key FROM ranges"
     " JOIN notifications AS n ON n.dedupe_key >= ranges.lo AND n.dedupe_key < ranges.hi"
 )
 
