@@ -251,6 +251,18 @@ def test_small_batches_never_start_a_worker(
     assert pool.pids() == [] and not pool.ready
 
 
+def test_workers_collect_garbage_with_the_daemons_thresholds(pool: ScanPool) -> None:
+    """A worker is a fresh interpreter (spawn): it must set the scan's collector thresholds
+    itself, or each full recompute pays CPython's defaults again (runtime/gctune.py)."""
+    import gc
+
+    from slawatch.runtime.gctune import THRESHOLDS
+
+    executor = _ready(pool)._executor  # the pool's own processes; no public way in
+    assert executor is not None
+    assert executor.submit(gc.get_threshold).result(timeout=30) == THRESHOLDS
+
+
 def test_a_closed_pool_takes_no_work(db: Database, settings: Settings) -> None:
     closed = ScanPool(1, settings, _url(db))
     closed.close()

@@ -165,19 +165,25 @@ def test_run_on_the_embedded_defaults_needs_no_holidays(
 
 def test_start_turns_the_garbage_collector_back_on(tmp_path: Path) -> None:
     """``slawatch run`` starts with the collector off; ``Daemon.start`` must turn it on again
-    whatever happens (here: a configuration error), or a long-running daemon would leak."""
+    whatever happens (here: a configuration error), or a long-running daemon would leak; with
+    the scan's thresholds (runtime/gctune.py)."""
     import gc
 
     from slawatch.errors import ConfigError
     from slawatch.runtime.daemon import Daemon
+    from slawatch.runtime.gctune import THRESHOLDS
     from slawatch.wiring import DaemonParts
 
     config = tmp_path / "slawatch.toml"
     config.write_text("[daemon]\nscan_interval = 5\n", encoding="utf-8")
+    before = gc.get_threshold()
     gc.disable()
+    gc.set_threshold(700, 10, 10)
     try:
         with pytest.raises(ConfigError):
             Daemon(str(config), parts=DaemonParts(), environ={}).start()
         assert gc.isenabled()
+        assert gc.get_threshold() == THRESHOLDS
     finally:
         gc.enable()
+        gc.set_threshold(*before)

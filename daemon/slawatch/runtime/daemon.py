@@ -36,6 +36,7 @@ from slawatch.core.policy import PolicyContext
 from slawatch.errors import ConfigError
 from slawatch.obs.logging import configure_logging, get_logger
 from slawatch.obs.metrics import Metrics
+from slawatch.runtime import gctune
 from slawatch.runtime.dispatch import DispatchEnv, Dispatcher
 from slawatch.runtime.pidlock import PidLock, pid_path
 from slawatch.runtime.scanpool import ScanPool, default_workers
@@ -142,12 +143,14 @@ class Daemon:
         long-lived objects (imported modules, pydantic and SQLAlchemy models, the API's routes)
         and makes little garbage; the collector would walk the growing heap again and again
         (about a fifth of the CPU time to ``READY=1``). ``slawatch run`` turns it off before
-        importing the daemon; it is on again once the daemon is ready, or has failed to start.
+        importing the daemon; it is on again once the daemon is ready, or has failed to start,
+        with the thresholds of :mod:`slawatch.runtime.gctune`.
         """
         gc.disable()
         try:
             self._start()
         finally:
+            gctune.tune()  # the scan's thresholds (runtime/gctune.py)
             gc.enable()
 
     def _start(self) -> None:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from slawatch.config.loader import Settings
 from slawatch.obs.logging import get_logger
+from slawatch.runtime import gctune
 from slawatch.service.escalation import Decisions
 
 if TYPE_CHECKING:
@@ -260,6 +261,7 @@ def _init_worker(database_url: str) -> None:
     to this child)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    gctune.tune()  # the daemon's collector thresholds (runtime/gctune.py)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     from slawatch.store.db import Database
 
