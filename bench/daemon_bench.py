@@ -86,12 +86,16 @@ def sqlite_url(path: Path) -> str:
 
 
 def load() -> tuple[Any, Any]:
-    """The example config and its policy context, with the daemon's modules imported: a
-    running daemon imported them at start, so no timed window may pay for that (importing
-    ``slawatch.runtime.daemon`` inside the tick's window once cost it about 0.2 s)."""
+    """The example config and its policy context, with the daemon's modules imported and its
+    garbage collector thresholds set: a running daemon did both at start, so no timed window
+    may pay for that (importing ``slawatch.runtime.daemon`` inside the tick's window once cost
+    it about 0.2 s)."""
     import slawatch.runtime.daemon  # noqa: F401
     from slawatch.config.loader import load_config
     from slawatch.config.policy_context import policy_context
+    from slawatch.runtime import gctune
+
+    gctune.tune()  # the collector thresholds the daemon sets once it is ready
 
     settings = load_config(CONFIG, {"SLAWATCH_API_TOKEN": "bench"})
     return settings, policy_context(settings)
