@@ -296,6 +296,17 @@ def test_a_hung_worker_times_out_and_its_share_is_decided_by_the_daemon(
         hung.close()
 
 
+def test_split_gives_the_daemon_a_little_less_than_an_equal_share() -> None:
+    ids = list(range(1000))
+    own, shares = escalation.split(ids, 1)
+    assert len(own) == 470 and [len(s) for s in shares] == [530]
+    own, shares = escalation.split(ids, 2)
+    assert len(own) == 313 and [len(s) for s in shares] == [344, 343]
+    assert own + [i for s in shares for i in s] == ids  # in order, each id once
+    own, shares = escalation.split(ids[:64], 1)
+    assert (len(own), [len(s) for s in shares]) == (30, [34])
+
+
 def test_two_workers_share_a_batch_in_three(db: Database, settings: Settings) -> None:
     _seed(db, settings)
     _, expected = _evaluate(db, settings, None, keep=False)
@@ -304,7 +315,7 @@ def test_two_workers_share_a_batch_in_three(db: Database, settings: Settings) ->
         split, outcome = _evaluate(db, settings, two, keep=True)
         assert split.helper_errors == []
         assert outcome == expected
-        assert split.by_workers == INCIDENTS - -(-INCIDENTS // 3)  # all but the daemon's third
+        assert split.by_workers == INCIDENTS - len(escalation.split(list(range(INCIDENTS)), 2)[0])
         assert len(two.pids()) == 2
     finally:
         two.close()

@@ -216,6 +216,13 @@ class Helper(Protocol):
 #: Batches smaller than this are decided in-process: below it, handing work to a scan worker
 #: costs more than it saves.
 SPLIT_MIN = 64
+#: The daemon's share of a split batch, relative to an equal one. Over a full recompute it
+#: decided at ~163 us per incident against a worker's ~150 us (it also runs the pool's result
+#: thread) and wrote ~9 us per incident of the batch, so with equal shares the worker waited
+#: for it at every batch; 0.94 (47% with one worker) evens that out. With batches of 1,000
+#: (``runtime.daemon.BATCH``) it took a full recompute of 100,000 from 10.1-10.8 s to
+#: 8.9-10.3 s in 10 alternated pairs (bench/README.md, sixth round).
+OWN_SHARE = 0.94
 
 
 def _decide(
@@ -403,20 +410,18 @@ def evaluate_ids(
     a fraction of loading and flushing ORM objects.
 
     With a ``helper`` and at least :data:`SPLIT_MIN` ids, ``ids`` are cut into one share per
-    worker plus one: the helper's workers decide the later shares while this process decides
-    and writes the first. Every decision is written here, in ``ids`` order, in the caller's
-    transaction: the same rows, ids and columns as without a helper. A share the helper cannot
-    take, or whose worker fails, is decided here (the error is in ``summary.helper_errors``).
+    worker plus one (:func:`split`): the helper's workers decide the later shares while this
+    process decides and writes the first. Every decision is written here, in ``ids`` order, in
+    the caller's transaction: the same rows, ids and columns as without a helper. A share the
+    helper cannot take, or whose worker fails, is decided here (the error is in
+    ``summary.helper_errors``).
     """
     ids = list(ids)
-    own, shares = ids, []
+    own: list[int] = ids
+    shares: list[list[int]] = []
     if helper is not None and helper.workers > 0 and len(ids) >= SPLIT_MIN:
         session.connection()  # the write transaction has begun before any worker reads
-        # Equal shares: this process writes its own share while the workers decide theirs,
-        # which about evens out the unpickling and waiting a worker's share costs it.
-        size = -(-len(ids) // (helper.workers + 1))
-        own = ids[:size]
-        shares = [ids[first : first + size] for first in range(size, len(ids), size)]
+        own, shares = split(ids, helper.workers)
     waiting: list[tuple[list[int], Callable[[], Decisions] | None]] = [
         (share, helper.decide(share, now) if helper is not None else None) for share in shares
     ]
@@ -436,6 +441,15 @@ def evaluate_ids(
             part = _decide(session, repo.load_incident_views(session, share), settings, ctx, now)
         recorder.record(part)
     return recorder.summary
+
+
+def split(ids: Sequence[int], workers: int) -> tuple[list[int], list[list[int]]]:
+    """``ids`` as the caller's share (first) and one share per worker, in order. The caller's
+    is :data:`OWN_SHARE` of an equal one: it also writes every share and collects the workers'
+    results, and deciding at the same pace it finishes last (see :data:`OWN_SHARE`)."""
+    mine = round(len(ids) * OWN_SHARE / (workers + 1))
+    size = -(-(len(ids) - mine) // workers)
+    return list(ids[:mine]), [list(ids[i : i + size]) for i in range(mine, len(ids), size)]
 
 
 def evaluate_due(
