@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
 from slawatch.errors import ConflictError, NotFoundError
 from slawatch.store import outbox, repo
@@ -16,22 +17,30 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def _incident(db: Database) -> int:
+    """Account ``acme`` and its open incident ``T-1``; returns the incident's id."""
     with db.session() as s:
         s.add(Account(id="acme", name="Acme", plan="enterprise", created_at=NOW, updated_at=NOW))
-        incident = Incident(
-            external_id="T-1",
-            account_id="acme",
-            priority="high",
-            opened_priority="high",
-            title="down",
-            opened_at=NOW,
-            plan="enterprise",
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        s.add(incident)
-        s.flush()
-        return incident.id
+        return _add_incident(s, "T-1")
+
+
+def _add_incident(s: Session, key: str, *, status: str = "open", id: int | None = None) -> int:
+    """An enterprise incident of account ``acme`` (which must exist); returns its id."""
+    incident = Incident(
+        id=id,
+        external_id=key,
+        account_id="acme",
+        priority="high",
+        opened_priority="high",
+        title="down",
+        opened_at=NOW,
+        plan="enterprise",
+        status=status,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    s.add(incident)
+    s.flush()
+    return int(incident.id)
 
 
 def _item(
@@ -212,21 +221,7 @@ def test_housekeeping_forgets_old_rows_but_not_those_of_open_incidents(db: Datab
 
     open_id = _incident(db)
     with db.session() as s:
-        closed = Incident(
-            external_id="T-2",
-            account_id="acme",
-            priority="low",
-            opened_priority="low",
-            title="old",
-            opened_at=NOW,
-            plan="enterprise",
-            status="resolved",
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        s.add(closed)
-        s.flush()
-        closed_id = closed.id
+        closed_id = _add_incident(s, "T-2", status="resolved")
     old, recent = NOW - timedelta(days=200), NOW - timedelta(days=1)
     # key -> (incident, status, last touched)
     rows = {
@@ -274,20 +269,7 @@ def test_an_incidents_keys_and_rows_are_exactly_its_own(db: Database) -> None:
     with db.session() as s:
         s.add(Account(id="acme", name="Acme", plan="enterprise", created_at=NOW, updated_at=NOW))
         for n in range(1, 101):
-            s.add(
-                Incident(
-                    id=n,
-                    external_id=f"T-{n}",
-                    account_id="acme",
-                    priority="high",
-                    opened_priority="high",
-                    title="t",
-                    opened_at=NOW,
-                    plan="enterprise",
-                    created_at=NOW,
-                    updated_at=NOW,
-                )
-            )
+            _add_incident(s, f"T-{n}", id=n)
     mine = (1, 10, 11, 100)
     expected: dict[int, set[str]] = {}
     items = []
