@@ -220,8 +220,9 @@ SPLIT_MIN = 64
 #: decided at ~163 us per incident against a worker's ~150 us (it also runs the pool's result
 #: thread) and wrote ~9 us per incident of the batch, so with equal shares the worker waited
 #: for it at every batch; 0.94 (47% with one worker) evens that out. With batches of 1,000
-#: (``runtime.daemon.BATCH``) it took a full recompute of 100,000 from 10.1-10.8 s to
-#: 8.9-10.3 s in 10 alternated pairs (bench/README.md, sixth round).
+#: (``runtime.daemon.BATCH``) a full recompute of 100,000 took 8.9-10.3 s (10 runs) against
+#: 10.1-10.8 s with halves in batches of 500 (7 runs, alternated; bench/README.md, sixth
+#: round).
 OWN_SHARE = 0.94
 
 
