@@ -465,9 +465,9 @@ def worker_tick(db_path: Path, now: datetime, *, workers: bool = True) -> dict[s
         escalation.decide_ids(session, before, settings, ctx, earlier)
     pool = start_pool(db_path, settings, now) if workers else None
     if pool is not None:
-        # the worker's part of that previous tick: shares as a batch of BATCH cuts them
-        for first in range(0, len(before), 250):
-            wait = pool.decide(before[first : first + 250], earlier)
+        # the workers decide their part of that previous tick, in the shares the scan cuts
+        for share in escalation.split(before, pool.workers)[1]:
+            wait = pool.decide(share, earlier)
             if wait is not None:
                 wait()
     with db.read_session() as session:
