@@ -122,7 +122,7 @@ def evaluate_now(
         settings, ctx = settings_ref()
         now = clock()
         with db.session() as session:
-            incidents = repo.load_incidents(session, [incident_id])
+            incidents = repo.load_incidents(session, [incident_id], for_update=True)
             summary = evaluate_incidents(session, incidents, settings, ctx, now)
         for failed_id, error in summary.failed:
             get_logger("slawatch.intake").error(

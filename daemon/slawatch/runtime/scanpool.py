@@ -8,9 +8,10 @@ the last one, then the daemon writes every decision in its own transaction, in b
 
 Why the result is exactly the serial one:
 
-* the daemon already holds the batch's write transaction when it hands out the shares (on
-  SQLite ``BEGIN IMMEDIATE``: nobody else can commit until it does), so a worker reads what the
-  daemon itself would read;
+* the daemon already holds the batch's write transaction when it hands out the shares, with
+  the batch's incidents locked (on SQLite ``BEGIN IMMEDIATE``: nobody else can commit until it
+  does; on PostgreSQL their rows' ``FOR UPDATE`` locks, which plain reads pass), so a worker
+  reads what the daemon itself would read;
 * a worker rebuilds the same settings from the same parsed TOML (``Settings.data``) the daemon
   loaded; a reload bumps the generation every task carries, and the worker rebuilds on change;
 * the daemon decides any share whose worker failed (died, raised, timed out) itself. New

@@ -204,8 +204,9 @@ class Helper(Protocol):
     ``decide(ids, now)`` starts deciding those incidents as they are committed now, and returns
     a function that waits for the :class:`Decisions` (it raises if the helper failed), or
     ``None`` when the helper cannot take work at the moment. The caller must already hold the
-    write transaction it will record the decisions in (on SQLite, ``BEGIN IMMEDIATE``), so
-    the helper reads exactly what the caller would: nobody else can commit in between.
+    write transaction it will record the decisions in, with the incidents locked
+    (:func:`repo.lock_incidents`; on SQLite ``BEGIN IMMEDIATE``), so the helper reads exactly
+    what the caller would: nobody else can change them in between.
     """
 
     workers: int
@@ -384,6 +385,8 @@ def evaluate_incidents(
     """Decide and record what each incident calls for at ``now`` (see the module docstring).
 
     ``incidents`` are ORM objects (events and account loaded); their columns are set here.
+    Load them locked (``repo.load_incidents(..., for_update=True)``): an evaluation written
+    back over a change committed since the read would undo it (:func:`repo.lock_incidents`).
     """
     decisions = _decide(session, incidents, settings, ctx, now)
     recorder = _Recorder(session)
@@ -420,8 +423,11 @@ def evaluate_ids(
     ids = list(ids)
     own: list[int] = ids
     shares: list[list[int]] = []
+    # Held from before the first read (ours or a worker's) to the commit: no other writer
+    # changes them in between (on SQLite the write transaction has begun; see lock_incidents).
+    session.connection()
+    repo.lock_incidents(session, ids)
     if helper is not None and helper.workers > 0 and len(ids) >= SPLIT_MIN:
-        session.connection()  # the write transaction has begun before any worker reads
         own, shares = split(ids, helper.workers)
     waiting: list[tuple[list[int], Callable[[], Decisions] | None]] = [
         (share, helper.decide(share, now) if helper is not None else None) for share in shares

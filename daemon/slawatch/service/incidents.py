@@ -216,7 +216,7 @@ def record_event(
         priority = check_priority(data.priority)
     elif data.priority is not None:
         raise ValidationError("priority", "only a priority_changed event carries a priority")
-    incident = repo.get_incident(session, check_external_id(external_id))
+    incident = repo.get_incident(session, check_external_id(external_id), for_update=True)
     history = history_of(incident)
     event = IncidentEvent(type=kind, at=at, by=by, priority=priority, text=text)
     new_history, changed = add_event(history, event, now, clock_skew=settings.file.sla.clock_skew)

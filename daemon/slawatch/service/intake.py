@@ -93,6 +93,7 @@ class Intake:
                     )
                 ).scalars()
             ),
+            for_update=True,
         )
         for incident in incidents:
             recompute(incident, self.settings, now)

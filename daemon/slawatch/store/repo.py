@@ -51,17 +51,26 @@ def plan_at(session: Session, account_id: str, at: datetime) -> str | None:
     ).scalar_one_or_none()
 
 
-def find_incident(session: Session, external_id: str) -> Incident | None:
-    """The incident with that helpdesk key, events and account loaded."""
-    return session.execute(
+def find_incident(
+    session: Session, external_id: str, *, for_update: bool = False
+) -> Incident | None:
+    """The incident with that helpdesk key, events and account loaded.
+
+    ``for_update`` locks its row until the transaction ends (see :func:`lock_incidents`): pass
+    it when what is read decides what is written back.
+    """
+    query = (
         select(Incident)
         .where(Incident.external_id == external_id)
         .options(selectinload(Incident.events), selectinload(Incident.account))
-    ).scalar_one_or_none()
+    )
+    if for_update:
+        query = query.with_for_update(of=Incident)
+    return session.execute(query).scalar_one_or_none()
 
 
-def get_incident(session: Session, external_id: str) -> Incident:
-    incident = find_incident(session, external_id)
+def get_incident(session: Session, external_id: str, *, for_update: bool = False) -> Incident:
+    incident = find_incident(session, external_id, for_update=for_update)
     if incident is None:
         raise NotFoundError("incident", external_id)
     return incident
@@ -97,10 +106,35 @@ def count_open_incidents(session: Session) -> int:
     )
 
 
-def load_incidents(session: Session, ids: Sequence[int]) -> list[Incident]:
-    """The incidents with those ids, their events and account loaded in bulk, in ``ids`` order."""
+def lock_incidents(session: Session, ids: Sequence[int]) -> None:
+    """Keep other writers off these incidents until the session's transaction ends.
+
+    Whoever reads incidents to write their evaluation back (the scan, the evaluation after an
+    API change) must hold them from the read to the commit: otherwise a change committed in
+    between (a reopen, a priority raised) is overwritten by an evaluation of the incident as
+    it was, and its next check may come hours late or never. On PostgreSQL (READ COMMITTED)
+    this takes the rows' ``FOR UPDATE`` locks, in id order so that two lockers never deadlock;
+    plain reads, such as a scan worker's, are not blocked. On SQLite it does nothing: a write
+    transaction begins with ``BEGIN IMMEDIATE`` and no other writer commits until it ends.
+    """
+    if not ids or session.get_bind().dialect.name != "postgresql":
+        return
+    with Raw(session) as raw:
+        where, params = raw.any_of("id", sorted(ids))
+        raw.fetch(f"SELECT id FROM incidents WHERE {where} ORDER BY id FOR UPDATE", params)
+
+
+def load_incidents(
+    session: Session, ids: Sequence[int], *, for_update: bool = False
+) -> list[Incident]:
+    """The incidents with those ids, their events and account loaded in bulk, in ``ids`` order.
+
+    ``for_update`` first locks them (:func:`lock_incidents`).
+    """
     if not ids:
         return []
+    if for_update:
+        lock_incidents(session, ids)
     rows = session.execute(
         select(Incident)
         .where(Incident.id.in_(list(ids)))

@@ -1,0 +1,192 @@
+"""Writers of one incident at the same time, on SQLite and on a real PostgreSQL server.
+
+Whoever reads an incident to write its evaluation (or its state) back must hold it until it
+commits; otherwise a change another writer commits in between is overwritten by a write based
+on the incident as it was. Each test opens a transaction that is part-way through its own
+write, runs the competing writer in a thread, then commits, and checks that the stored
+incident reflects both. On SQLite ``BEGIN IMMEDIATE`` serialises them; on PostgreSQL (READ
+COMMITTED) the ``FOR UPDATE`` locks of :func:`slawatch.store.repo.lock_incidents` do.
+
+The scenario: an incident opened ``low`` (response 30 min) is raised to ``medium`` (response
+10 min) 16 minutes later. Evaluated as low it is past its 50% threshold, as medium it is
+breached: a stale evaluation stores the wrong next check, due time and breach, and a stale
+event stores the priority ``low`` again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon_env import ACME, load_settings
+from slawatch.config.loader import Settings
+from slawatch.config.policy_context import policy_context
+from slawatch.core.policy import PolicyContext
+from slawatch.service import escalation
+from slawatch.service.escalation import Decisions, decide_ids, evaluate_ids
+from slawatch.service.evaluation import context_of, next_check
+from slawatch.service.incidents import EventInput, IncidentInput, record_event
+from slawatch.service.intake import Intake
+from slawatch.store import repo
+from slawatch.store.db import Database
+from slawatch.store.models import Incident
+from slawatch.wiring import evaluate_now
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+NOW = T0 + timedelta(minutes=16)
+RAISED = EventInput(type="priority_changed", at=NOW, priority="medium")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(tmp_path / "slawatch.toml")
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> PolicyContext:
+    return policy_context(settings)
+
+
+def hooked_intake(
+    db: Database, settings: Settings, ctx: PolicyContext, at: datetime = NOW
+) -> Intake:
+    """The daemon's intake: each change evaluated at once with the policy, at ``at``."""
+    on_change = evaluate_now(db, lambda: (settings, ctx), clock=lambda: at)
+    return Intake(db, settings, on_change=on_change, clock=lambda: at)
+
+
+def open_low(db: Database, settings: Settings, ctx: PolicyContext, *keys: str) -> list[int]:
+    """Incidents opened at ``T0`` (and evaluated then, like the daemon does)."""
+    intake = hooked_intake(db, settings, ctx, at=T0)
+    intake.put_account("acme", ACME)
+    for key in keys:
+        intake.open_incident(
+            IncidentInput(
+                external_id=key, account="acme", priority="low", title="Export", opened_at=T0
+            )
+        )
+    return [intake.incident_id(key) for key in keys]
+
+
+def assert_evaluation_is_current(
+    db: Database, settings: Settings, ctx: PolicyContext, incident_id: int
+) -> None:
+    """What is stored is what evaluating the incident as it is now gives: a fresh evaluation
+    at the same instant would change nothing but ``last_evaluated_at``."""
+    with db.read_session() as session:
+        (update,) = decide_ids(session, [incident_id], settings, ctx, NOW).updates
+    assert set(update) == {"id", "last_evaluated_at"}, f"stale evaluation stored: {update}"
+
+
+def stored(db: Database, incident_id: int) -> Incident:
+    with db.read_session() as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        session.expunge(incident)
+    return incident
+
+
+class Competitor:
+    """A writer in a thread: started, then given a moment to (wrongly) get through."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(work,), daemon=True)
+
+    def _run(self, work: Callable[[], Any]) -> None:
+        try:
+            work()
+        except BaseException as exc:  # reported by finish()
+            self.error = exc
+
+    def start(self) -> bool:
+        """Start; whether it is still waiting after half a second (held off by the lock)."""
+        self.thread.start()
+        self.thread.join(0.5)
+        return self.thread.is_alive()
+
+    def finish(self) -> None:
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the competing writer never finished"
+        if self.error is not None:
+            raise self.error
+
+
+def test_a_change_during_a_scan_is_not_overwritten_by_the_scan(
+    db: Database, settings: Settings, ctx: PolicyContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan's worker reads its share, the API raises the priority of an incident in it,
+    then the scan writes the worker's decisions: the raise must win."""
+    first, raised = open_low(db, settings, ctx, "INC-1", "INC-2")
+    monkeypatch.setattr(escalation, "SPLIT_MIN", 2)  # two incidents are enough to split
+    intake = hooked_intake(db, settings, ctx)
+    competitor = Competitor(lambda: intake.record_event("INC-2", RAISED))
+    held_off: list[bool] = []
+
+    class Worker:
+        """A scan worker as :class:`ScanPool` runs it (its own read transaction), in-process;
+        the API change lands once it has read its share."""
+
+        workers = 1
+
+        def decide(self, ids: Sequence[int], now: datetime) -> Callable[[], Decisions]:
+            assert list(ids) == [raised]
+            with db.read_session() as session:
+                decisions = decide_ids(session, ids, settings, ctx, now)
+            # As low, it is past 50%: the scan writes a new next check, notices and all.
+            assert decisions.rows and "next_check_at" in decisions.updates[0]
+            held_off.append(competitor.start())
+            return lambda: decisions
+
+    with db.session() as session:
+        summary = evaluate_ids(session, [first, raised], settings, ctx, NOW, helper=Worker())
+    competitor.finish()
+
+    assert summary.by_workers == 1 and held_off == [True]
+    assert stored(db, raised).priority == "medium"
+    assert_evaluation_is_current(db, settings, ctx, raised)
+
+
+def test_an_evaluation_after_a_change_waits_for_a_change_in_flight(
+    db: Database, settings: Settings, ctx: PolicyContext
+) -> None:
+    """The evaluation that follows an API change (``on_change``) reads the incident while
+    another request's change is not yet committed: it must evaluate the committed change."""
+    (incident_id,) = open_low(db, settings, ctx, "INC-1")
+    on_change = evaluate_now(db, lambda: (settings, ctx), clock=lambda: NOW)
+    competitor = Competitor(lambda: on_change(incident_id))
+    with db.session() as session:
+        record_event(session, settings, "INC-1", RAISED, NOW)
+        assert competitor.start()
+    competitor.finish()
+
+    assert stored(db, incident_id).priority == "medium"
+    assert_evaluation_is_current(db, settings, ctx, incident_id)
+
+
+def test_an_event_waits_for_an_event_in_flight(
+    db: Database, settings: Settings, ctx: PolicyContext
+) -> None:
+    """An event recorded while another request's event is in flight is applied on top of it:
+    the clocks stored with the second reflect the priority the first raised."""
+    (incident_id,) = open_low(db, settings, ctx, "INC-1")
+    intake = Intake(db, settings, clock=lambda: NOW)  # no hook: what record_event stores stays
+    note = EventInput(type="note", at=NOW, by="ivan", text="customer called")
+    competitor = Competitor(lambda: intake.record_event("INC-1", note))
+    with db.session() as session:
+        record_event(session, settings, "INC-1", RAISED, NOW)
+        assert competitor.start()
+    competitor.finish()
+
+    with db.read_session() as session:
+        (incident,) = repo.load_incidents(session, [incident_id])
+        assert [event.type for event in incident.events] == ["priority_changed", "note"]
+        assert incident.priority == "medium"
+        # Medium's response (10 min) is breached, so no clock runs on: as low it would run on.
+        assert next_check(context_of(incident, settings), settings, NOW) is None
+        assert incident.next_check_at is None
