@@ -319,24 +319,17 @@ def _tick(db: Any, settings: Any, ctx: Any, now: datetime, pool: Any = None) -> 
 
 
 def _full(db: Any, settings: Any, ctx: Any, now: datetime, pool: Any = None) -> tuple[int, int]:
-    """Daemon.scan's full recompute loop: pages of BATCH open incidents in id order."""
+    """Daemon.scan's full recompute: pages of BATCH open incidents in id order."""
     from slawatch.runtime.daemon import BATCH
     from slawatch.service import escalation
 
-    evaluated = enqueued = 0
-    after_id = 0
-    while True:
-        with db.session() as session:
-            summary, last = escalation.evaluate_page(
-                session, settings, ctx, now, after_id=after_id, limit=BATCH, helper=pool
-            )
-        if summary.helper_errors:
-            raise RuntimeError(f"scan worker failed: {summary.helper_errors}")
-        evaluated += summary.evaluated
-        enqueued += summary.enqueued
-        if last is None:
-            return evaluated, enqueued
-        after_id = last
+    with db.consecutive_sessions() as transactions:
+        summary = escalation.evaluate_all(
+            transactions, settings, ctx, now, limit=BATCH, helper=pool
+        )
+    if summary.helper_errors:
+        raise RuntimeError(f"scan worker failed: {summary.helper_errors}")
+    return summary.evaluated, summary.enqueued
 
 
 def _warm(db: Any, settings: Any, ctx: Any, now: datetime) -> None:

@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,39 @@ def test_a_split_batch_leaves_what_one_process_leaves(
     assert split.decisions == alone.decisions
     # The worker did decide a share: its process read the database.
     assert pool.pids() and all(pid != os.getpid() for pid in pool.pids())
+
+
+def test_a_full_recompute_in_pages_leaves_what_one_process_leaves(
+    db: Database, settings: Settings, pool: ScanPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 40, each split, the next handed out ahead (SQLite), each committed: the same
+    rows and columns as one process evaluating every page in turn."""
+    _seed(db, settings)
+    ctx = policy_context(settings)
+    expected: list[Any] = []
+    try:
+        with db.session() as session:
+            alone = escalation.evaluate_all(
+                lambda: nullcontext(session), settings, ctx, LATER, limit=40
+            )
+            expected[:] = [_outcome(session)]
+            raise _Rollback
+    except _Rollback:
+        pass
+    monkeypatch.setattr(escalation, "SPLIT_MIN", 10)
+    _ready(pool)
+    with db.consecutive_sessions() as transactions:
+        paged = escalation.evaluate_all(transactions, settings, ctx, LATER, limit=40, helper=pool)
+    assert paged.helper_errors == [] and paged.pages_redone == 0
+    assert paged.by_workers > INCIDENTS // 3
+    with db.read_session() as session:
+        assert _outcome(session) == expected[0]
+    assert (paged.evaluated, paged.enqueued, paged.skipped) == (
+        alone.evaluated,
+        alone.enqueued,
+        alone.skipped,
+    )
+    assert paged.decisions == alone.decisions
 
 
 def test_a_worker_that_dies_has_its_share_decided_by_the_daemon(

@@ -16,12 +16,14 @@ event stores the priority ``low`` again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
 from daemon_env import ACME, load_settings
 from slawatch.config.loader import Settings
@@ -89,6 +91,23 @@ def stored(db: Database, incident_id: int) -> Incident:
         assert incident is not None
         session.expunge(incident)
     return incident
+
+
+class InProcessWorker:
+    """A scan worker as :class:`ScanPool` runs it (its own read transaction), in-process: it
+    reads and decides its share when it is handed out, so what it read is fixed then."""
+
+    workers = 1
+
+    def __init__(self, db: Database, settings: Settings, ctx: PolicyContext) -> None:
+        self.db, self.settings, self.ctx = db, settings, ctx
+        self.shares: list[list[int]] = []
+
+    def decide(self, ids: Sequence[int], now: datetime) -> Callable[[], Decisions]:
+        self.shares.append(list(ids))
+        with self.db.read_session() as session:
+            decisions = decide_ids(session, ids, self.settings, self.ctx, now)
+        return lambda: decisions
 
 
 class Competitor:
@@ -190,3 +209,74 @@ def test_an_event_waits_for_an_event_in_flight(
         # Medium's response (10 min) is breached, so no clock runs on: as low it would run on.
         assert next_check(context_of(incident, settings), settings, NOW) is None
         assert incident.next_check_at is None
+
+
+def test_a_page_handed_out_ahead_is_cut_again_when_someone_else_commits(
+    db: Database, settings: Settings, ctx: PolicyContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full recompute hands page 2 to the worker while it still holds page 1's transaction.
+    The API raises an incident of page 2 between the two transactions: page 2 must be read,
+    cut and handed out again, not written from what the worker read before the raise."""
+    keys = [f"INC-{n}" for n in range(6)]
+    ids = open_low(db, settings, ctx, *keys)
+    monkeypatch.setattr(escalation, "SPLIT_MIN", 2)
+    worker = InProcessWorker(db, settings, ctx)
+    intake = hooked_intake(db, settings, ctx)
+    pages = 0
+
+    with db.consecutive_sessions() as consecutive:
+
+        @contextmanager
+        def transactions() -> Iterator[Session]:
+            nonlocal pages
+            pages += 1
+            if pages == 2:  # between page 1's commit and page 2's BEGIN
+                intake.record_event("INC-4", RAISED)
+            with consecutive() as session:
+                yield session
+
+        summary = escalation.evaluate_all(transactions, settings, ctx, NOW, limit=3, helper=worker)
+
+    assert summary.evaluated == 6 and summary.helper_errors == []
+    raised = ids[4]
+    if db.is_postgresql:  # no commit counter: nothing is handed out ahead
+        assert summary.pages_redone == 0
+        assert [raised in share for share in worker.shares] == [False, True]
+    else:
+        assert summary.pages_redone == 1
+        # handed out twice: ahead in page 1's transaction, again in page 2's
+        assert [raised in share for share in worker.shares] == [False, True, True]
+    assert stored(db, raised).priority == "medium"
+    for incident_id in ids:
+        assert_evaluation_is_current(db, settings, ctx, incident_id)
+
+
+def test_a_full_recompute_hands_out_the_next_page_while_nobody_else_commits(
+    db: Database, settings: Settings, ctx: PolicyContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without other writers every page after the first is handed out in the previous
+    page's transaction (SQLite) and used as is; the outcome is every incident evaluated."""
+    ids = open_low(db, settings, ctx, *(f"INC-{n}" for n in range(7)))
+    monkeypatch.setattr(escalation, "SPLIT_MIN", 2)
+    worker = InProcessWorker(db, settings, ctx)
+    handed_at: list[int] = []
+    original = escalation._hand_out
+
+    def hand_out(session: Session, batch: list[int], *args: Any) -> Any:
+        handed_at.append(id(session))
+        return original(session, batch, *args)
+
+    monkeypatch.setattr(escalation, "_hand_out", hand_out)
+    with db.consecutive_sessions() as transactions:
+        summary = escalation.evaluate_all(transactions, settings, ctx, NOW, limit=3, helper=worker)
+
+    assert summary.evaluated == 7 and summary.pages_redone == 0
+    assert summary.by_workers == sum(len(share) for share in worker.shares)
+    # pages of 3, 3, 1: the worker's shares in id order, each incident in at most one
+    shared = [i for share in worker.shares for i in share]
+    assert shared == sorted(shared) and set(shared) <= set(ids)
+    if not db.is_postgresql:
+        # page 2 and page 3 were handed out in the transaction before their own
+        assert len(handed_at) == 3 and handed_at[0] == handed_at[1]
+    for incident_id in ids:
+        assert_evaluation_is_current(db, settings, ctx, incident_id)

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from slawatch.config.loader import build_settings
 from slawatch.errors import SecretError
+from slawatch.store import repo
 from slawatch.store.db import Database, database_url, default_sqlite_path
 from slawatch.store.models import Account
 
@@ -87,3 +88,47 @@ def test_datetimes_round_trip_as_aware_utc(db: Database) -> None:
         assert account.created_at.tzinfo is not None
         assert account.created_at.utcoffset() == timedelta(0)
         assert account.created_at == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+
+def _account(account_id: str) -> Account:
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    return Account(id=account_id, name=account_id, plan="standard", created_at=now, updated_at=now)
+
+
+def test_consecutive_sessions_commit_each_unit_on_one_connection(db: Database) -> None:
+    """A full recompute's pages: each unit commits (or rolls back) on its own, and all run on
+    one connection, the one other connections' commits are counted for."""
+    connections = []
+    with db.consecutive_sessions() as transactions:
+        with transactions() as session:
+            session.add(_account("first"))
+            connections.append(session.connection().connection.dbapi_connection)
+        with db.read_session() as other:  # committed: another connection sees it
+            assert other.get(Account, "first") is not None
+        with pytest.raises(RuntimeError), transactions() as session:
+            session.add(_account("lost"))
+            connections.append(session.connection().connection.dbapi_connection)
+            session.flush()
+            raise RuntimeError("a page failed")
+        with transactions() as session:
+            assert session.get(Account, "lost") is None  # rolled back
+            connections.append(session.connection().connection.dbapi_connection)
+    assert len(connections) == 3 and len(set(map(id, connections))) == 1
+
+
+def test_commits_by_others_moves_only_with_another_connections_commit(db: Database) -> None:
+    with db.consecutive_sessions() as transactions:
+        with transactions() as session:
+            first = repo.commits_by_others(session)
+            session.add(_account("mine"))
+        with transactions() as session:
+            after_mine = repo.commits_by_others(session)
+        with db.session() as other:
+            other.add(_account("theirs"))
+        with transactions() as session:
+            after_theirs = repo.commits_by_others(session)
+    if db.is_postgresql:  # no such counter: a caller never relies on it
+        assert (first, after_mine, after_theirs) == (None, None, None)
+    else:
+        assert first is not None and after_mine == first
+        assert after_theirs is not None and after_theirs != first

@@ -62,8 +62,9 @@ CHECKPOINT_AFTER = 100
 #: Seconds between two refreshes of the sd_notify STATUS line and the incident gauges.
 STATUS_EVERY_S = 15.0
 #: Incidents evaluated per transaction in a scan or a full recompute. With a scan worker a
-#: batch holds the write lock ~0.1 s; alone, ~0.15 s. Each batch ends with a commit during
-#: which the workers wait: 1,000 rather than 500 halves that (bench/README.md, sixth round).
+#: batch holds the write lock ~0.1 s; alone, ~0.15 s. In a tick's batches the workers wait
+#: while the daemon writes and commits: 1,000 rather than 500 halves that (bench/README.md,
+#: sixth round); a full recompute hands them the next page ahead (escalation.evaluate_all).
 BATCH = 1000
 
 
@@ -288,22 +289,16 @@ class Daemon:
         total = escalation.EvaluationSummary()
         now = utc_now()
         if full:
-            after_id = 0
-            while not self._stop.is_set():
-                with self.db.session() as session:
-                    summary, last = escalation.evaluate_page(
-                        session,
-                        settings,
-                        ctx,
-                        now,
-                        after_id=after_id,
-                        limit=BATCH,
-                        helper=self.scan_pool,
-                    )
-                total.merge(summary)
-                if last is None:
-                    break
-                after_id = last
+            with self.db.consecutive_sessions() as transactions:
+                total = escalation.evaluate_all(
+                    transactions,
+                    settings,
+                    ctx,
+                    now,
+                    limit=BATCH,
+                    helper=self.scan_pool,
+                    stop=self._stop.is_set,
+                )
         else:
             while not self._stop.is_set():
                 with self.db.session() as session:
@@ -347,6 +342,7 @@ class Daemon:
                 kind="full" if full else "tick",
                 evaluated=total.evaluated,
                 by_workers=total.by_workers,
+                pages_redone=total.pages_redone,
                 enqueued=total.enqueued,
                 skipped=total.skipped,
                 duration_ms=round(duration * 1000, 1),

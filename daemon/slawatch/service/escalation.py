@@ -21,6 +21,7 @@ The caller owns the transaction and commits; nothing here reads the clock.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol, cast
@@ -62,6 +63,9 @@ class EvaluationSummary:
     helper_errors: list[str] = field(default_factory=list)
     #: Incidents decided by scan workers (the rest by the calling process).
     by_workers: int = 0
+    #: Pages of a full recompute handed out ahead and cut again because another writer
+    #: committed meanwhile (:func:`evaluate_all`).
+    pages_redone: int = 0
 
     def merge(self, other: EvaluationSummary) -> None:
         self.evaluated += other.evaluated
@@ -72,6 +76,7 @@ class EvaluationSummary:
         self.failed.extend(other.failed)
         self.helper_errors.extend(other.helper_errors)
         self.by_workers += other.by_workers
+        self.pages_redone += other.pages_redone
 
 
 #: When an incident whose evaluation raised (a bug, a row this version cannot read) is tried
@@ -400,6 +405,73 @@ def evaluate_incidents(
     return summary
 
 
+@dataclass(slots=True)
+class _Batch:
+    """A batch cut for the helper: the caller's share, and the helper's shares handed out
+    (each with the function that waits for its decisions, ``None`` if the helper declined)."""
+
+    ids: list[int]
+    own: list[int]
+    waiting: list[tuple[list[int], Callable[[], Decisions] | None]]
+
+
+def _hand_out(
+    session: Session,
+    ids: list[int],
+    helper: Helper | None,
+    now: datetime,
+    own_share: float = 0.0,
+) -> _Batch:
+    """Lock ``ids`` in the caller's write transaction and hand the helper its shares.
+
+    The incidents are held from before the first read (ours or a worker's) to the commit, so no
+    other writer changes them in between (on SQLite the write transaction has begun; see
+    :func:`repo.lock_incidents`). ``own_share`` overrides :data:`OWN_SHARE`.
+    """
+    session.connection()
+    repo.lock_incidents(session, ids)
+    if helper is None or helper.workers <= 0 or len(ids) < SPLIT_MIN:
+        return _Batch(ids, ids, [])
+    own, shares = split(ids, helper.workers, own_share or OWN_SHARE)
+    return _Batch(ids, own, [(share, helper.decide(share, now)) for share in shares])
+
+
+def _decide_own(
+    session: Session, batch: _Batch, settings: Settings, ctx: PolicyContext, now: datetime
+) -> _Recorder:
+    """Decide and write the caller's share of ``batch``; returns the recorder that writes the
+    rest (:func:`_collect`)."""
+    recorder = _Recorder(session)
+    recorder.record(
+        _decide(session, repo.load_incident_views(session, batch.own), settings, ctx, now)
+    )
+    return recorder
+
+
+def _collect(
+    session: Session,
+    recorder: _Recorder,
+    batch: _Batch,
+    settings: Settings,
+    ctx: PolicyContext,
+    now: datetime,
+) -> EvaluationSummary:
+    """Write the helper's shares of ``batch`` in order; a share it declined, or whose worker
+    failed, is decided here (the error is in ``summary.helper_errors``)."""
+    for share, wait in batch.waiting:
+        part: Decisions | None = None
+        if wait is not None:
+            try:
+                part = wait()
+                recorder.summary.by_workers += len(share)
+            except Exception as exc:  # a worker died or broke: decide its share here
+                recorder.summary.helper_errors.append(f"{type(exc).__name__}: {exc}")
+        if part is None:
+            part = _decide(session, repo.load_incident_views(session, share), settings, ctx, now)
+        recorder.record(part)
+    return recorder.summary
+
+
 def evaluate_ids(
     session: Session,
     ids: Sequence[int],
@@ -420,41 +492,94 @@ def evaluate_ids(
     helper cannot take, or whose worker fails, is decided here (the error is in
     ``summary.helper_errors``).
     """
-    ids = list(ids)
-    own: list[int] = ids
-    shares: list[list[int]] = []
-    # Held from before the first read (ours or a worker's) to the commit: no other writer
-    # changes them in between (on SQLite the write transaction has begun; see lock_incidents).
-    session.connection()
-    repo.lock_incidents(session, ids)
-    if helper is not None and helper.workers > 0 and len(ids) >= SPLIT_MIN:
-        own, shares = split(ids, helper.workers)
-    waiting: list[tuple[list[int], Callable[[], Decisions] | None]] = [
-        (share, helper.decide(share, now) if helper is not None else None) for share in shares
-    ]
-    # This process decides the first share and writes it while the workers decide theirs;
-    # then each worker's share is written in turn (ids order, as a single process would).
-    recorder = _Recorder(session)
-    recorder.record(_decide(session, repo.load_incident_views(session, own), settings, ctx, now))
-    for share, wait in waiting:
-        part: Decisions | None = None
-        if wait is not None:
-            try:
-                part = wait()
-                recorder.summary.by_workers += len(share)
-            except Exception as exc:  # a worker died or broke: decide its share here
-                recorder.summary.helper_errors.append(f"{type(exc).__name__}: {exc}")
-        if part is None:
-            part = _decide(session, repo.load_incident_views(session, share), settings, ctx, now)
-        recorder.record(part)
-    return recorder.summary
+    batch = _hand_out(session, list(ids), helper, now)
+    recorder = _decide_own(session, batch, settings, ctx, now)
+    return _collect(session, recorder, batch, settings, ctx, now)
 
 
-def split(ids: Sequence[int], workers: int) -> tuple[list[int], list[list[int]]]:
+#: The daemon's share of a page of a full recompute handed out ahead (see :func:`evaluate_all`),
+#: relative to an equal one. The worker no longer waits for the daemon's writes and commit, so
+#: the daemon, which does them, takes less than :data:`OWN_SHARE` (bench/README.md, seventh
+#: round).
+AHEAD_OWN_SHARE = 0.9
+
+
+@dataclass(slots=True)
+class _Ahead:
+    """The next page, cut and handed out in the previous transaction, and the count of other
+    connections' commits (:func:`repo.commits_by_others`) read in it."""
+
+    batch: _Batch
+    commits: int
+
+
+def evaluate_all(
+    transactions: Callable[[], AbstractContextManager[Session]],
+    settings: Settings,
+    ctx: PolicyContext,
+    now: datetime,
+    *,
+    limit: int = 1000,
+    helper: Helper | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> EvaluationSummary:
+    """The full recompute: every open incident in pages of ``limit`` (id order), each page in
+    a write transaction of its own from ``transactions``; ``stop`` is asked before each page.
+
+    With a ``helper`` on SQLite, the workers never wait for the daemon's writes and commit:
+    in page k's transaction the next page's ids are read and its shares handed out too, so a
+    worker goes straight from one share to the next. That is only right if nobody else
+    commits before page k+1's transaction begins (the worker may read its share in between).
+    So page k+1's transaction first compares the count of other connections' commits
+    (:func:`repo.commits_by_others`) with the one read in page k's; if someone committed, the
+    shares handed out ahead are thrown away (their workers' time is lost) and the page is read,
+    cut and handed out again (``summary.pages_redone``). Written rows, ids and columns are
+    those of :func:`evaluate_page` page after page.
+
+    ``transactions`` must give write transactions on one connection
+    (:meth:`slawatch.store.db.Database.consecutive_sessions`): SQLite counts commits per
+    connection. On PostgreSQL, which has no such count, no page is handed out ahead.
+    """
+    total = EvaluationSummary()
+    after_id = 0
+    ahead: _Ahead | None = None
+    while not stop():
+        with transactions() as session:
+            batch: _Batch | None = None
+            if ahead is not None:
+                session.connection()  # the write transaction has begun
+                if repo.commits_by_others(session) == ahead.commits:
+                    batch = ahead.batch
+                else:
+                    total.pages_redone += 1
+                ahead = None
+            if batch is None:
+                ids = repo.open_incident_ids(session, after_id=after_id, limit=limit)
+                if not ids:
+                    break
+                batch = _hand_out(session, ids, helper, now, AHEAD_OWN_SHARE)
+            commits = repo.commits_by_others(session) if batch.waiting else None
+            if commits is not None and len(batch.ids) == limit:
+                following = repo.open_incident_ids(session, after_id=batch.ids[-1], limit=limit)
+                if following:
+                    handed = _hand_out(session, following, helper, now, AHEAD_OWN_SHARE)
+                    ahead = _Ahead(handed, commits)
+            recorder = _decide_own(session, batch, settings, ctx, now)
+            summary = _collect(session, recorder, batch, settings, ctx, now)
+        total.merge(summary)
+        after_id = batch.ids[-1]
+        if ahead is None and len(batch.ids) < limit:
+            break
+    return total
+
+
+def split(
+    ids: Sequence[int], workers: int, own_share: float = OWN_SHARE
+) -> tuple[list[int], list[list[int]]]:
     """``ids`` as the caller's share (first) and one share per worker, in order. The caller's
-    is :data:`OWN_SHARE` of an equal one: it also writes every share and collects the workers'
+    is ``own_share`` of an equal one: it also writes every share and collects the workers'
     results, and deciding at the same pace it finishes last (see :data:`OWN_SHARE`)."""
-    mine = round(len(ids) * OWN_SHARE / (workers + 1))
+    mine = round(len(ids) * own_share / (workers + 1))
     size = -(-(len(ids) - mine) // workers)
     return list(ids[:mine]), [list(ids[i : i + size]) for i in range(mine, len(ids), size)]
 

@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,27 @@ class Database:
         """A write unit of work: committed when the block ends, rolled back on error."""
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def consecutive_sessions(self) -> Iterator[Callable[[], AbstractContextManager[Session]]]:
+        """Write units of work one after another on one connection, for as long as the block
+        lasts: each call of the function it yields is a :meth:`session` (commit at the end,
+        rollback on error) on that same connection.
+
+        Why: SQLite counts other connections' commits per connection (``PRAGMA data_version``,
+        :func:`slawatch.store.repo.commits_by_others`), so a caller that prepares work for its
+        next transaction before this one commits (the full recompute hands out its next page)
+        can only tell whether anyone else committed in between on one connection.
+        """
+        with self.engine.connect() as connection:
+            sessions = sessionmaker(bind=connection, expire_on_commit=False)
+
+            @contextmanager
+            def unit() -> Iterator[Session]:
+                with sessions() as session, session.begin():
+                    yield session
+
+            yield unit
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:

@@ -124,6 +124,17 @@ def lock_incidents(session: Session, ids: Sequence[int]) -> None:
         raw.fetch(f"SELECT id FROM incidents WHERE {where} ORDER BY id FOR UPDATE", params)
 
 
+def commits_by_others(session: Session) -> int | None:
+    """A number that changes whenever a connection other than the session's commits to the
+    database (SQLite's ``PRAGMA data_version``); ``None`` on PostgreSQL, which has no such
+    counter. Equal values read in two transactions of one connection mean nobody else
+    committed in between (:meth:`slawatch.store.db.Database.consecutive_sessions`)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return None
+    with Raw(session) as raw:
+        return int(raw.fetch("PRAGMA data_version")[0][0])
+
+
 def load_incidents(
     session: Session, ids: Sequence[int], *, for_update: bool = False
 ) -> list[Incident]:
