@@ -7,7 +7,8 @@ Every figure is printed next to a peer measured in the same run (``bench/README.
   daemon without the indexed ``next_check_at``, which would have to evaluate all 100,000 (that
   is the full recompute, measured below);
 * **full recompute**: every open incident, as at start and after a reload
-  (``escalation.evaluate_page`` in transactions of ``BATCH``), against the scan tick;
+  (``escalation.evaluate_all``: pages of ``BATCH``, each in its own transaction, the next
+  handed to the worker ahead), against the same in one process;
 * **dispatcher overhead per message**: ``Dispatcher.run_once`` (claim, re-check, rate limit,
   render, send, record) to the JSON-lines file sender, minus the time spent inside the sender,
   against the raw cost of the same sender call alone (the same messages, no outbox around it);

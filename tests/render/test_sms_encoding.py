@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from slawatch.render.sms import (
+    GSM7_BASIC,
+    GSM7_EXTENDED,
     encode_sms,
     fit_sms,
     gsm7_length,
@@ -22,6 +27,20 @@ def test_gsm7_extension_characters_count_two() -> None:
     assert segments("x" * 160) == 1 and segments("x" * 161) == 2
     assert segments("€" * 80) == 1 and segments("€" * 81) == 2
     assert segments("я" * 70) == 1 and segments("я" * 71) == 2
+
+
+@given(
+    st.text(
+        st.one_of(
+            st.sampled_from(GSM7_BASIC + GSM7_EXTENDED), st.characters(codec="utf-8"), st.just("ç")
+        ),
+        max_size=200,
+    )
+)
+def test_gsm7_counting_is_the_per_character_definition(text: str) -> None:
+    """The set and ``str.count`` shortcuts say what the tables say, character by character."""
+    assert is_gsm7(text) == all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text)
+    assert gsm7_length(text) == sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
 
 
 def test_transliteration_keeps_words_and_drops_emoji() -> None:
