@@ -185,6 +185,11 @@ def test_incident_with_clocks_events_and_queue(http: Served) -> None:
         "E-1",
         "S-1",
     ]
+    page = http.api("GET", "/api/v1/incidents?state=open&limit=1&offset=1")
+    assert [i["id"] for i in page.json()] == ["S-1"]
+    for query, field in (("limit=0", "limit"), ("limit=10001", "limit"), ("offset=-1", "offset")):
+        r = http.api("GET", f"/api/v1/incidents?{query}")
+        assert (r.status_code, r.json()["field"]) == (422, field), r.text
     at = _ago(hours=1)
     r = http.api(
         "POST", "/api/v1/incidents/E-1/events", json={"type": "responded", "at": at, "by": "dan"}

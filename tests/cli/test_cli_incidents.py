@@ -171,5 +171,10 @@ def test_list_is_the_queue_with_remaining_and_overdue_time(run: Cli) -> None:
     assert text[0].split()[:4] == ["ID", "ACCOUNT", "PLAN", "PRIORITY"]
     assert text[1].startswith("V-1") and "response: OVERDUE 2d" in text[1]
     assert "left" in text[2]
+    page = run.json("incident", "list", "--limit", "2", "--offset", "1")
+    assert [v["id"] for v in page] == ["B-high", "B-low"]
+    assert "--limit" in run("incident", "list", "--limit", "0", code=2).stderr
+    assert "limit" in run("incident", "list", "--limit", "10001", code=2).stderr
+    assert "--offset" in run("incident", "list", "--offset", "-1", code=2).stderr
     run("incident", "resolve", "V-1")
     assert [v["id"] for v in run.json("incident", "list", "--state", "resolved")] == ["V-1"]

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from slawatch.config.loader import Settings
+from slawatch.core.plans import PRIORITIES
 from slawatch.errors import ConflictError, NotFoundError, ValidationError
 from slawatch.service.accounts import ImportRejected
 from slawatch.service.incidents import EventInput, IncidentInput
@@ -317,6 +318,79 @@ def test_queue_order(intake: Intake) -> None:
     intake.record_event("ent-low", EventInput("resolved"))
     assert "ent-low" not in [v["id"] for v in intake.queue()]
     assert [v["id"] for v in intake.queue("resolved")] == ["ent-low"]
+
+
+def _service_order(view: dict[str, object]) -> tuple[object, ...]:
+    """The queue's order by its definition, from a view's clocks computed now: higher plan
+    rank, higher priority, earliest due (none last), opened first, then the id."""
+    due = view["due_at"]
+    return (
+        -int(view["plan_rank"]),  # type: ignore[call-overload]
+        PRIORITIES.index(str(view["priority"])),
+        due is None,
+        datetime.fromisoformat(str(due)) if due is not None else NOW,
+        datetime.fromisoformat(str(view["opened_at"])),
+        view["id"],
+    )
+
+
+def _mixed_queue(intake: Intake, clock: Clock) -> None:
+    """Incidents on three plans, every priority, opened over two days, some answered, paused,
+    breached or resolved; the clock then moves on so some clocks are breached now."""
+    intake.add_account("small", {"name": "Small", "plan": "standard"})
+    intake.add_account("vip", {"name": "VIP", "plan": "premium"})
+    for n in range(24):
+        key = f"Q-{n:02d}" if n % 5 else f"q-{n:02d}"  # mixed case: the id order is codepoints
+        clock.now = NOW - timedelta(hours=2 * n)
+        _open(
+            intake,
+            key,
+            account=("acme", "small", "vip")[n % 3],
+            priority=PRIORITIES[n % 4],
+            opened_at=clock.now - timedelta(hours=n % 2),
+        )
+        if n % 4 == 1:
+            intake.record_event(key, EventInput("responded"))
+        if n % 6 == 2:
+            intake.record_event(key, EventInput("paused"))
+        if n % 7 == 3:
+            intake.record_event(key, EventInput("resolved"))
+    clock.now = NOW + timedelta(hours=5)
+
+
+@pytest.mark.parametrize("state", ["open", "resolved", None])
+def test_queue_is_in_service_order_of_the_clocks_now(
+    intake: Intake, clock: Clock, state: str | None
+) -> None:
+    """The queue is sorted in the database from the stored columns: the order must be the
+    one the clocks give now (plan rank, priority, due, opened, id)."""
+    _mixed_queue(intake, clock)
+    views = intake.queue(state)
+    assert len(views) == {"open": 21, "resolved": 3, None: 24}[state]
+    assert [v["id"] for v in views] == [v["id"] for v in sorted(views, key=_service_order)]
+    assert state == "resolved" or len({v["plan"] for v in views}) == 3
+
+
+def test_queue_pages_are_slices_of_the_queue(intake: Intake, clock: Clock) -> None:
+    _mixed_queue(intake, clock)
+    whole = [v["id"] for v in intake.queue(None)]
+    pages = [
+        [v["id"] for v in intake.queue(None, limit=5, offset=offset)] for offset in range(0, 30, 5)
+    ]
+    assert [key for page in pages for key in page] == whole
+    assert [len(page) for page in pages] == [5, 5, 5, 5, 4, 0]
+    assert [v["id"] for v in intake.queue("open", limit=3, offset=2)] == [
+        v["id"] for v in intake.queue("open")
+    ][2:5]
+
+
+@pytest.mark.parametrize(
+    ("limit", "offset", "field"), [(0, 0, "limit"), (10_001, 0, "limit"), (5, -1, "offset")]
+)
+def test_queue_rejects_a_bad_page(intake: Intake, limit: int, offset: int, field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        intake.queue("open", limit=limit, offset=offset)
+    assert caught.value.field == field
 
 
 def test_due_incidents_for_the_daemon(

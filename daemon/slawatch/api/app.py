@@ -30,7 +30,7 @@ from slawatch.api.schemas import (
 from slawatch.config.loader import Settings
 from slawatch.config.secrets import Secret, resolve_secret
 from slawatch.service.incidents import EventInput, IncidentInput, parse_timestamp
-from slawatch.service.intake import Intake
+from slawatch.service.intake import MAX_PAGE, Intake
 from slawatch.store.db import Database
 
 AccountId = Annotated[str, Path(min_length=1, max_length=100, description="The account id.")]
@@ -153,8 +153,13 @@ def create_app(
     )
     def list_incidents(
         state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
+        limit: Annotated[
+            int | None,
+            Query(ge=1, le=MAX_PAGE, description="at most this many (one page of the queue)"),
+        ] = None,
+        offset: Annotated[int, Query(ge=0, description="skip this many first")] = 0,
     ) -> Any:
-        return service.queue(None if state == "all" else state)
+        return service.queue(None if state == "all" else state, limit=limit, offset=offset)
 
     @api.post(
         "/incidents/{id}/events",

@@ -264,13 +264,21 @@ def register(cli: click.Group) -> None:
         default="open",
         show_default=True,
     )
+    @click.option(
+        "--limit",
+        type=click.IntRange(min=1),
+        help="Show at most this many (one page of the queue; up to 10,000).",
+    )
+    @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @config_option
     @handle_errors
-    def list_(state: str, as_json: bool, config_path: str | None) -> None:
+    def list_(
+        state: str, limit: int | None, offset: int, as_json: bool, config_path: str | None
+    ) -> None:
         """The work queue in service order: plan rank, priority, earliest due."""
         with open_intake(config_path) as intake:
-            views = intake.queue(None if state == "all" else state)
+            views = intake.queue(None if state == "all" else state, limit=limit, offset=offset)
         if as_json:
             echo_json(views)
             return

@@ -139,10 +139,16 @@ def next_check(ctx: IncidentContext, settings: Settings, now: datetime) -> datet
 
 
 def recompute(incident: Incident, settings: Settings, now: datetime) -> datetime | None:
-    """Store and return the incident's ``next_check_at`` (events and account must be loaded)."""
-    value = next_check(context_of(incident, settings), settings, now)
+    """Store and return the incident's ``next_check_at`` (events and account must be loaded),
+    with the SLA summary the queue orders by (``due_at``, ``breached``): a change recorded
+    without the policy's evaluation (it failed, or no hook runs) still leaves them current."""
+    ctx = context_of(incident, settings)
+    value = next_check(ctx, settings, now)
+    statuses = clocks_of(ctx, settings, now)
     incident.next_check_at = value
     incident.last_evaluated_at = now
+    incident.due_at = earliest_due(statuses)
+    incident.breached = any(status.state is ClockState.BREACHED for status in statuses)
     return value
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from slawatch.config.loader import Settings
+from slawatch.core.plans import PRIORITIES
 from slawatch.errors import ConflictError, NotFoundError, ValidationError
 from slawatch.service import accounts as account_rules
 from slawatch.service.evaluation import recompute
@@ -27,13 +28,19 @@ from slawatch.service.incidents import (
     open_incident,
     record_event,
 )
-from slawatch.service.views import account_view, incident_view, queue_key
+from slawatch.service.views import account_view, incident_view
 from slawatch.store import outbox, repo
 from slawatch.store.db import Database
 from slawatch.store.models import Incident
 
 OnChange = Callable[[int], None]
 log = logging.getLogger(__name__)
+
+#: The most incidents one page of the queue may ask for (the API's and the CLI's ``limit``).
+MAX_PAGE = 10_000
+#: Incidents loaded at a time while building the queue's views (SQLite takes at most 32,766
+#: parameters per statement).
+LOAD_CHUNK = 1000
 
 
 def utc_now() -> datetime:
@@ -210,17 +217,35 @@ class Intake:
                 notes = sorted(notes, key=lambda n: n.id)
             return incident_view(incident, self.settings, now, notifications=notes)
 
-    def queue(self, state: str | None = "open") -> list[dict[str, Any]]:
-        """Incidents in service order (plan rank, priority, earliest due)."""
+    def queue(
+        self, state: str | None = "open", *, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Incidents in service order (plan rank, priority, earliest due), or the page of
+        ``limit`` from ``offset`` (:func:`repo.queue_ids`); each with its clocks at now."""
         if state not in ("open", "resolved", None):
             raise ValidationError("state", "use open, resolved or all")
+        if limit is not None and not 1 <= limit <= MAX_PAGE:
+            raise ValidationError("limit", f"must be between 1 and {MAX_PAGE}")
+        if offset < 0:
+            raise ValidationError("offset", "must be 0 or more")
         now = self.clock()
+        views: list[dict[str, Any]] = []
         with self.db.read_session() as session:
-            views = [
-                incident_view(i, self.settings, now, with_events=False)
-                for i in repo.list_incidents(session, status=state)
-            ]
-        return sorted(views, key=queue_key)
+            ids = repo.queue_ids(
+                session,
+                status=state,
+                ranks={name: plan.rank for name, plan in self.settings.plans.items()},
+                priorities=PRIORITIES,
+                limit=limit,
+                offset=offset,
+            )
+            for first in range(0, len(ids), LOAD_CHUNK):
+                views.extend(
+                    incident_view(i, self.settings, now, with_events=False)
+                    for i in repo.load_incidents(session, ids[first : first + LOAD_CHUNK])
+                )
+                session.expunge_all()  # a long queue is not held as ORM objects
+        return views
 
     def incident_id(self, external_id: str) -> int:
         with self.db.read_session() as session:

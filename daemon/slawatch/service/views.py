@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slawatch.config.loader import Settings
-from slawatch.core.plans import PRIORITIES
 from slawatch.core.sla import ClockStatus
 from slawatch.service.evaluation import clocks_of, context_of, earliest_due
 from slawatch.store.models import Account, Incident, Notification
@@ -162,17 +161,3 @@ def incident_view(
     if notifications is not None:
         view["notifications"] = [notification_view(n) for n in notifications]
     return view
-
-
-_FAR = "9999-12-31T00:00:00+00:00"
-
-
-def queue_key(view: dict[str, Any]) -> tuple[Any, ...]:
-    """Service order: higher plan rank first, then higher priority, then the earliest due."""
-    return (
-        -int(view["plan_rank"]),
-        PRIORITIES.index(view["priority"]),
-        datetime.fromisoformat(view["due_at"] or _FAR),
-        view["opened_at"],
-        view["id"],
-    )

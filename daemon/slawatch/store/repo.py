@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from slawatch.errors import NotFoundError
@@ -371,6 +371,45 @@ def store_evaluations(session: Session, values: Sequence[Mapping[str, Any]]) -> 
                     for item in items
                 ),
             )
+
+
+def queue_ids(
+    session: Session,
+    *,
+    status: str | None,
+    ranks: Mapping[str, int],
+    priorities: Sequence[str],
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[int]:
+    """Incident ids in service order, one page of it with ``limit`` and ``offset``: higher plan
+    rank first (``ranks`` by plan name), then ``priorities`` order, then the earliest due time
+    (none last), then opened first, then external id (codepoint order on both databases).
+
+    Sorted in SQL from the stored columns, so a page costs that page only. ``due_at`` is what
+    the incident's last evaluation stored; every change to an incident is evaluated, so it is
+    the due time its clocks give now.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    query = select(Incident.id).order_by(
+        case({plan: -rank for plan, rank in ranks.items()}, value=Incident.plan, else_=0),
+        case(
+            {name: index for index, name in enumerate(priorities)},
+            value=Incident.priority,
+            else_=len(priorities),
+        ),
+        Incident.due_at.is_(None),
+        Incident.due_at,
+        Incident.opened_at,
+        Incident.external_id.collate("C") if postgres else Incident.external_id,
+    )
+    if status is not None:
+        query = query.where(Incident.status == status)
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
+    return list(session.execute(query).scalars())
 
 
 def list_incidents(session: Session, *, status: str | None = "open") -> list[Incident]:
