@@ -130,9 +130,13 @@ def next_check(ctx: IncidentContext, settings: Settings, now: datetime) -> datet
     """
     if ctx.history.state().resolved:
         return None
+    return _next_due(clocks_of(ctx, settings, now), now)
+
+
+def _next_due(statuses: tuple[ClockStatus, ...], now: datetime) -> datetime | None:
     upcoming = [
         status.due_at
-        for status in clocks_of(ctx, settings, now)
+        for status in statuses
         if status.state is ClockState.RUNNING and status.due_at is not None and status.due_at > now
     ]
     return min(upcoming, default=None)
@@ -143,8 +147,8 @@ def recompute(incident: Incident, settings: Settings, now: datetime) -> datetime
     with the SLA summary the queue orders by (``due_at``, ``breached``): a change recorded
     without the policy's evaluation (it failed, or no hook runs) still leaves them current."""
     ctx = context_of(incident, settings)
-    value = next_check(ctx, settings, now)
     statuses = clocks_of(ctx, settings, now)
+    value = None if ctx.history.state().resolved else _next_due(statuses, now)
     incident.next_check_at = value
     incident.last_evaluated_at = now
     incident.due_at = earliest_due(statuses)
