@@ -36,8 +36,8 @@ from slawatch.service.incidents import EventInput, IncidentInput, record_event
 from slawatch.service.intake import Intake
 from slawatch.store import repo
 from slawatch.store.db import Database
-from slawatch.store.models import Incident
 from slawatch.wiring import evaluate_now
+from stored import stored_incident
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=16)
@@ -83,14 +83,6 @@ def assert_evaluation_is_current(
     with db.read_session() as session:
         (update,) = decide_ids(session, [incident_id], settings, ctx, NOW).updates
     assert set(update) == {"id", "last_evaluated_at"}, f"stale evaluation stored: {update}"
-
-
-def stored(db: Database, incident_id: int) -> Incident:
-    with db.read_session() as session:
-        incident = session.get(Incident, incident_id)
-        assert incident is not None
-        session.expunge(incident)
-    return incident
 
 
 class InProcessWorker:
@@ -167,7 +159,7 @@ def test_a_change_during_a_scan_is_not_overwritten_by_the_scan(
     competitor.finish()
 
     assert summary.by_workers == 1 and held_off == [True]
-    assert stored(db, raised).priority == "medium"
+    assert stored_incident(db, raised).priority == "medium"
     assert_evaluation_is_current(db, settings, ctx, raised)
 
 
@@ -184,7 +176,7 @@ def test_an_evaluation_after_a_change_waits_for_a_change_in_flight(
         assert competitor.start()
     competitor.finish()
 
-    assert stored(db, incident_id).priority == "medium"
+    assert stored_incident(db, incident_id).priority == "medium"
     assert_evaluation_is_current(db, settings, ctx, incident_id)
 
 
@@ -246,7 +238,7 @@ def test_a_page_handed_out_ahead_is_cut_again_when_someone_else_commits(
         assert summary.pages_redone == 1
         # handed out twice: ahead in page 1's transaction, again in page 2's
         assert [raised in share for share in worker.shares] == [False, True, True]
-    assert stored(db, raised).priority == "medium"
+    assert stored_incident(db, raised).priority == "medium"
     for incident_id in ids:
         assert_evaluation_is_current(db, settings, ctx, incident_id)
 

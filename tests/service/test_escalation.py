@@ -22,7 +22,8 @@ from slawatch.service.incidents import EventInput, IncidentInput
 from slawatch.service.intake import Intake
 from slawatch.store import repo
 from slawatch.store.db import Database
-from slawatch.store.models import Incident, Notification
+from slawatch.store.models import Notification
+from stored import stored_incident
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -73,14 +74,6 @@ def rows(db: Database) -> list[Notification]:
         found = list(session.execute(select(Notification).order_by(Notification.id)).scalars())
         session.expunge_all()
     return found
-
-
-def stored_incident(db: Database, incident_id: int) -> Incident:
-    with db.read_session() as session:
-        incident = session.get(Incident, incident_id)
-        assert incident is not None
-        session.expunge(incident)
-    return incident
 
 
 def test_a_threshold_is_enqueued_once_and_the_next_check_is_stored(
