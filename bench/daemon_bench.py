@@ -242,17 +242,8 @@ def generate(path: Path, incidents: int, due: int, seed: int) -> dict[str, Any]:
 
     # The first full recompute (empty outbox), exactly as Daemon.scan does it at start.
     started = time.perf_counter()
-    after_id = 0
-    enqueued = 0
-    while True:
-        with db.session() as session:
-            summary, last = escalation.evaluate_page(
-                session, settings, ctx, T0, after_id=after_id, limit=BATCH
-            )
-        enqueued += summary.enqueued
-        if last is None:
-            break
-        after_id = last
+    with db.consecutive_sessions() as transactions:
+        enqueued = escalation.evaluate_all(transactions, settings, ctx, T0, limit=BATCH).enqueued
     primed = time.perf_counter() - started
 
     with db.session() as session:
@@ -338,10 +329,12 @@ def _warm(db: Any, settings: Any, ctx: Any, now: datetime) -> None:
     over the incidents' span (opened up to 30 days ago, due up to months ahead) and the
     statement cache; the work is rolled back."""
     from slawatch.service import escalation
+    from slawatch.store import repo
 
     _warm_calendars(settings, now)
     with rolled_back(db) as session:
-        escalation.evaluate_page(session, settings, ctx, now, after_id=50_000, limit=200)
+        ids = repo.open_incident_ids(session, after_id=50_000, limit=200)
+        escalation.evaluate_ids(session, ids, settings, ctx, now)
 
 
 def _previous_tick(db: Any, now: datetime) -> tuple[datetime, list[int]]:

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from daemon_env import ACME, load_settings
 from slawatch.config.loader import Settings
 from slawatch.config.policy_context import policy_context
-from slawatch.service.escalation import evaluate_due, evaluate_incidents, evaluate_page
+from slawatch.service.escalation import evaluate_all, evaluate_due, evaluate_incidents
 from slawatch.service.incidents import EventInput, IncidentInput
 from slawatch.service.intake import Intake
 from slawatch.store import repo
@@ -220,9 +220,10 @@ def test_scan_batches_take_only_due_incidents(sqlite_db: Database, settings: Set
     late = open_incident(sqlite_db, settings, "INC-7", priority="low")  # 30m: 50% at +15m
     ctx = policy_context(settings)
     now = T0 + timedelta(minutes=1)
-    with sqlite_db.session() as session:  # the full recompute at start stores next checks
-        summary, last = evaluate_page(session, settings, ctx, now, after_id=0, limit=10)
-    assert (summary.evaluated, last) == (2, late)
+    with sqlite_db.consecutive_sessions() as transactions:  # the full recompute at start
+        summary = evaluate_all(transactions, settings, ctx, now, limit=10)
+    assert summary.evaluated == 2
+    assert stored_incident(sqlite_db, late).last_evaluated_at == now
     with sqlite_db.session() as session:
         summary = evaluate_due(session, settings, ctx, T0 + timedelta(minutes=6))
     assert (summary.evaluated, summary.enqueued) == (1, 1)
@@ -246,10 +247,8 @@ def test_one_broken_incident_does_not_stop_the_scan(
             {"id": broken, "at": T0.replace(tzinfo=None) + timedelta(minutes=1)},
         )
     ctx = policy_context(settings)
-    with sqlite_db.session() as session:  # the full recompute at start
-        summary, _ = evaluate_page(
-            session, settings, ctx, T0 + timedelta(minutes=1), after_id=0, limit=10
-        )
+    with sqlite_db.consecutive_sessions() as transactions:  # the full recompute at start
+        summary = evaluate_all(transactions, settings, ctx, T0 + timedelta(minutes=1), limit=10)
     assert summary.evaluated == 2 and [i for i, _ in summary.failed] == [broken]
     now = T0 + timedelta(minutes=6)
     with sqlite_db.session() as session:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from slawatch.config.loader import Settings
 from slawatch.config.policy_context import policy_context
@@ -197,6 +199,12 @@ def test_sent_keys_and_raw_runs_in_the_session_transaction(
         assert s.get_one(Incident, ids[0]).last_evaluated_at == NOW
 
 
+def _evaluated_at(session: Session, at: datetime) -> list[int]:
+    """Ids of the incidents last evaluated at ``at``, in id order."""
+    query = select(Incident.id).where(Incident.last_evaluated_at == at).order_by(Incident.id)
+    return list(session.execute(query).scalars())
+
+
 def test_scan_pages_and_due_batches_on_both_backends(
     intake: Intake, db: Database, sample_settings: Settings
 ) -> None:
@@ -206,25 +214,25 @@ def test_scan_pages_and_due_batches_on_both_backends(
         _open(intake, f"T-{n}", "acme" if n % 2 else "small", "medium", NOW - timedelta(hours=n))
     intake.record_event("T-3", EventInput("resolved", at=NOW))
     ctx = policy_context(sample_settings)
-    evaluated = pages = 0
-    after = 0
-    while True:
-        with db.session() as s:
-            summary, last = escalation.evaluate_page(
-                s, sample_settings, ctx, NOW, after_id=after, limit=3
-            )
-        if last is None:
-            break
-        assert last > after
-        evaluated += summary.evaluated
-        pages += 1
-        after = last
+    later = NOW + timedelta(seconds=1)
+    pages: list[list[int]] = []  # the ids each page's transaction evaluated
+    with db.consecutive_sessions() as consecutive:
+
+        @contextmanager
+        def transactions() -> Iterator[Session]:
+            with consecutive() as s:
+                before = _evaluated_at(s, later)
+                yield s
+                pages.append([i for i in _evaluated_at(s, later) if i not in before])
+
+        summary = escalation.evaluate_all(transactions, sample_settings, ctx, later, limit=3)
     with db.read_session() as s:
         open_ids = repo.open_incident_ids(s)
-        assert len(open_ids) == 6
-        assert (evaluated, pages) == (6, 2)  # every open incident once, in pages of 3
+        assert len(open_ids) == 6 and summary.evaluated == 6
+        # every open incident once, in id order, in pages of 3 (then an empty read ends it)
+        assert pages == [open_ids[:3], open_ids[3:], []]
         rows = {i.id: i for i in repo.list_incidents(s)}
-        assert all(rows[i].last_evaluated_at == NOW for i in open_ids)
+        assert all(rows[i].last_evaluated_at == later for i in open_ids)
         due_order = sorted(open_ids, key=lambda i: (rows[i].next_check_at, i))
         latest = max(rows[i].next_check_at for i in open_ids)  # type: ignore[type-var]
         assert repo.due_incident_ids(s, latest) == due_order

@@ -420,19 +420,19 @@ def _hand_out(
     ids: list[int],
     helper: Helper | None,
     now: datetime,
-    own_share: float = 0.0,
+    own_share: float | None = None,
 ) -> _Batch:
     """Lock ``ids`` in the caller's write transaction and hand the helper its shares.
 
     The incidents are held from before the first read (ours or a worker's) to the commit, so no
     other writer changes them in between (on SQLite the write transaction has begun; see
-    :func:`repo.lock_incidents`). ``own_share`` overrides :data:`OWN_SHARE`.
+    :func:`repo.lock_incidents`). ``own_share`` is the caller's, :data:`OWN_SHARE` unless given.
     """
     session.connection()
     repo.lock_incidents(session, ids)
     if helper is None or helper.workers <= 0 or len(ids) < SPLIT_MIN:
         return _Batch(ids, ids, [])
-    own, shares = split(ids, helper.workers, own_share or OWN_SHARE)
+    own, shares = split(ids, helper.workers, OWN_SHARE if own_share is None else own_share)
     return _Batch(ids, own, [(share, helper.decide(share, now)) for share in shares])
 
 
@@ -534,7 +534,7 @@ def evaluate_all(
     (:func:`repo.commits_by_others`) with the one read in page k's; if someone committed, the
     shares handed out ahead are thrown away (their workers' time is lost) and the page is read,
     cut and handed out again (``summary.pages_redone``). Written rows, ids and columns are
-    those of :func:`evaluate_page` page after page.
+    those of :func:`evaluate_ids` over each page in turn.
 
     ``transactions`` must give write transactions on one connection
     (:meth:`slawatch.store.db.Database.consecutive_sessions`): SQLite counts commits per
@@ -596,27 +596,6 @@ def evaluate_due(
     """One scan batch: the open incidents whose ``next_check_at`` has passed."""
     ids = repo.due_incident_ids(session, now, limit=limit)
     return evaluate_ids(session, ids, settings, ctx, now, helper=helper)
-
-
-def evaluate_page(
-    session: Session,
-    settings: Settings,
-    ctx: PolicyContext,
-    now: datetime,
-    *,
-    after_id: int,
-    limit: int = 1000,
-    helper: Helper | None = None,
-) -> tuple[EvaluationSummary, int | None]:
-    """One page of a full recompute: open incidents with id above ``after_id``.
-
-    Returns the summary and the last id seen (``None`` when there were no more incidents).
-    """
-    ids = repo.open_incident_ids(session, after_id=after_id, limit=limit)
-    if not ids:
-        return EvaluationSummary(), None
-    summary = evaluate_ids(session, ids, settings, ctx, now, helper=helper)
-    return summary, ids[-1]
 
 
 def incident_counts(
