@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from daemon_env import ACME, load_settings
 from slawatch.config.loader import Settings
 from slawatch.config.policy_context import policy_context
+from slawatch.core.delivery import severity
 from slawatch.service.escalation import evaluate_all, evaluate_due, evaluate_incidents
 from slawatch.service.incidents import EventInput, IncidentInput
 from slawatch.service.intake import Intake
@@ -96,6 +97,17 @@ def test_a_threshold_is_enqueued_once_and_the_next_check_is_stored(
     assert row.target == "response"
     assert row.next_attempt_at == T0 + timedelta(minutes=5)  # the threshold instant
     assert row.dedupe_key == f"{incident_id}|response|team-50|0|#support|slack"
+    # The payload holds what the columns do not (the dispatcher reads the rest from them).
+    assert row.payload == {
+        "reason": row.payload["reason"],  # below
+        "at": (T0 + timedelta(minutes=5)).isoformat(),
+        "severity": severity("warning", 50),
+        "incident_external_id": "INC-1",
+    }
+    assert row.payload["reason"] == (  # what the templates show
+        "50% of the response target used, due 2026-11-23T10:10:00+00:00"
+        " (rule team-50: 50% -> team by slack)"
+    )
     stored = stored_incident(sqlite_db, incident_id)
     assert stored.next_check_at == T0 + timedelta(minutes=7, seconds=30)  # 75%
     assert stored.last_evaluated_at == now

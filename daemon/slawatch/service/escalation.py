@@ -146,25 +146,66 @@ def _snapshot(
     )
 
 
-def _new_row(incident: Incident | IncidentView, notice: Notice) -> outbox.NewNotification:
-    payload = notice.as_dict()
-    payload["incident_external_id"] = incident.external_id
-    return outbox.NewNotification(
-        dedupe_key=str(payload["dedupe_key"]),
-        kind="page" if notice.urgent else notice.kind,
-        stage=notice.stage,
-        recipient=notice.recipient,
-        channel=notice.channel,
-        next_attempt_at=notice.send_at,
-        incident_id=incident.id,
-        account_id=incident.account_id,
-        target=notice.target,
-        step=notice.step,
-        repetition=notice.repetition,
-        urgent=notice.urgent,
-        not_before=notice.not_before,
-        payload=payload,
+def _row(
+    incident: Incident | IncidentView,
+    notice: Notice,
+    key: str,
+    drop_reason: str | None,
+    created: Any,
+    dt: Callable[[datetime | None], Any],
+    iso: Callable[[datetime], str],
+    as_json: Callable[[Any], Any],
+) -> tuple[Any, ...]:
+    """The outbox row (:func:`outbox.new_row`) of ``notice``, whose dedupe key is ``key``.
+
+    The payload holds what the columns do not: the reason, the threshold instant (``at``), the
+    severity the dispatcher orders catch-ups by, the helpdesk's incident id, and for a catch-up
+    the stage it reports (``covers``) and the steps it replaces (``missed``). The dispatcher
+    reads the rest from the row's columns.
+    """
+    payload: dict[str, Any] = {
+        "reason": notice.reason,
+        "at": iso(notice.at),
+        "severity": notice.severity,
+        "incident_external_id": incident.external_id,
+    }
+    if notice.covers is not None or notice.missed:
+        payload["covers"] = notice.covers
+        payload["missed"] = list(notice.missed)
+    return outbox.new_row(
+        key,
+        "page" if notice.urgent else notice.kind,
+        incident.id,
+        incident.account_id,
+        notice.target,
+        notice.stage,
+        notice.step,
+        notice.repetition,
+        notice.recipient,
+        notice.channel,
+        None,
+        notice.urgent,
+        dt(notice.send_at),
+        dt(notice.not_before),
+        as_json(payload),
+        None,
+        created,
+        drop_reason,
     )
+
+
+def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` remembering its results: a batch's rows repeat the same instants (``now``,
+    shared due times), and formatting one costs more than looking it up."""
+    done: dict[Any, Any] = {}
+
+    def memoised(value: Any) -> Any:
+        found = done.get(value, done)
+        if found is done:
+            found = done[value] = convert(value)
+        return found
+
+    return memoised
 
 
 class Decided(NamedTuple):
@@ -243,7 +284,8 @@ def _decide(
     out = Decisions()
     sent = repo.sent_keys_by_incident(session, [i.id for i in incidents])
     with Raw(session) as raw:
-        dt, as_json = raw.dt_in, raw.json_in
+        dt, as_json = _memo(raw.dt_in), raw.json_in
+    iso = _memo(datetime.isoformat)
     created = dt(now)
     rows, decided, dropped, updates = out.rows, out.decided, out.dropped, out.updates
     plans = _plan_cache(ctx, settings)
@@ -284,11 +326,11 @@ def _decide(
             )
             continue
         for notice in evaluation.notices:
-            row = _new_row(incident, notice)
-            rows.append(outbox.row_params(row, None, created, dt, as_json))
+            key = notice.dedupe_key
+            rows.append(_row(incident, notice, key, None, created, dt, iso, as_json))
             decided.append(
                 Decided(
-                    row.dedupe_key,
+                    key,
                     notice.incident,
                     notice.target,
                     notice.stage,
@@ -302,9 +344,9 @@ def _decide(
                 )
             )
         for notice in evaluation.skipped:
-            row = _new_row(incident, notice)
-            rows.append(outbox.row_params(row, notice.reason, created, dt, as_json))
-            dropped.append(row.dedupe_key)
+            key = notice.dedupe_key
+            rows.append(_row(incident, notice, key, notice.reason, created, dt, iso, as_json))
+            dropped.append(key)
         updates.append(
             {
                 "id": incident.id,

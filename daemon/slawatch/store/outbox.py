@@ -149,7 +149,7 @@ def row_params(
     daemon's transaction. (Run raw: SQLAlchemy's per-value bind processing of ~20 columns cost
     more than the insert itself on a scan tick that enqueues thousands of rows.)
     """
-    return (
+    return new_row(
         item.dedupe_key,
         item.kind,
         item.incident_id,
@@ -161,16 +161,62 @@ def row_params(
         item.recipient,
         item.channel,
         item.address,
-        bool(item.urgent),
-        "pending" if reason is None else "dropped",
-        0,
+        item.urgent,
         dt(item.next_attempt_at),
         dt(item.not_before),
         as_json(dict(item.payload)),
         item.fallback_of,
         created,
-        created,
         reason,
+    )
+
+
+def new_row(
+    dedupe_key: str,
+    kind: str,
+    incident_id: int | None,
+    account_id: str | None,
+    target: str | None,
+    stage: str,
+    step: str | None,
+    repetition: int,
+    recipient: str,
+    channel: str,
+    address: str | None,
+    urgent: bool,
+    next_attempt_at: Any,
+    not_before: Any,
+    payload: Any,
+    fallback_of: int | None,
+    created: Any,
+    drop_reason: str | None,
+) -> tuple[Any, ...]:
+    """:func:`row_params` from values already converted for the database, without a
+    :class:`NewNotification`: the scan builds thousands of rows per tick, and the object and
+    its checks cost as much as the rest of the row. The caller guarantees what
+    ``NewNotification`` checks: an incident's key starts with ``"<incident_id>|"``."""
+    return (
+        dedupe_key,
+        kind,
+        incident_id,
+        account_id,
+        target,
+        stage,
+        step,
+        repetition,
+        recipient,
+        channel,
+        address,
+        bool(urgent),
+        "pending" if drop_reason is None else "dropped",
+        0,
+        next_attempt_at,
+        not_before,
+        payload,
+        fallback_of,
+        created,
+        created,
+        drop_reason,
     )
 
 
