@@ -48,6 +48,21 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     db.dispose()
 
 
+def test_sqlite_page_cache_is_larger_but_bounded_per_process(tmp_path: Path) -> None:
+    """Each connection may cache 32 MB (a scan tick's writes fit without spilling), and all of
+    a process's connections together stay under the soft heap limit."""
+    from slawatch.store.db import SQLITE_CACHE_KIB, SQLITE_SOFT_HEAP_LIMIT
+
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    with db.session() as first, db.read_session() as second:
+        for session in (first, second):  # two pooled connections, both set up
+            assert session.execute(text("PRAGMA cache_size")).scalar_one() == -SQLITE_CACHE_KIB
+            limit = session.execute(text("PRAGMA soft_heap_limit")).scalar_one()
+            assert limit == SQLITE_SOFT_HEAP_LIMIT
+    assert SQLITE_CACHE_KIB * 1024 * 2 <= SQLITE_SOFT_HEAP_LIMIT  # room for the scan and more
+    db.dispose()
+
+
 def test_wal_is_checkpointed_by_the_caller_not_by_each_commit(db: Database) -> None:
     """Commits leave the WAL alone up to WAL_AUTOCHECKPOINT_PAGES; ``checkpoint()`` copies it
     into the file (the daemon's wal-checkpoint job). PostgreSQL has nothing to do."""
