@@ -317,7 +317,13 @@ def _full(db: Any, settings: Any, ctx: Any, now: datetime, pool: Any = None) -> 
 
     with db.consecutive_sessions() as transactions:
         summary = escalation.evaluate_all(
-            transactions, settings, ctx, now, limit=BATCH, helper=pool
+            transactions,
+            settings,
+            ctx,
+            now,
+            limit=BATCH,
+            helper=pool,
+            others_waiting=db.writers_waiting,
         )
     if summary.helper_errors:
         raise RuntimeError(f"scan worker failed: {summary.helper_errors}")

@@ -272,3 +272,57 @@ def test_a_full_recompute_hands_out_the_next_page_while_nobody_else_commits(
         assert len(handed_at) == 3 and handed_at[0] == handed_at[1]
     for incident_id in ids:
         assert_evaluation_is_current(db, settings, ctx, incident_id)
+
+
+@pytest.mark.parametrize("why", ["queued", "committed"])
+def test_the_next_page_is_not_handed_out_ahead_while_others_write(
+    db: Database,
+    settings: Settings,
+    ctx: PolicyContext,
+    monkeypatch: pytest.MonkeyPatch,
+    why: str,
+) -> None:
+    """Beside a busy writer (the dispatcher commits once per message) a page handed out ahead
+    would be cut again after nearly every page: a writer queued for the lock, or one that
+    committed since the previous page, makes the recompute hand the next page out in its own
+    transaction instead. Pages of 3, 3, 1; the writer acts while page 1 is being decided."""
+    ids = open_low(db, settings, ctx, *(f"INC-{n}" for n in range(7)))
+    monkeypatch.setattr(escalation, "SPLIT_MIN", 2)
+    worker = InProcessWorker(db, settings, ctx)
+    intake = hooked_intake(db, settings, ctx)
+    pages = 0
+
+    with db.consecutive_sessions() as consecutive:
+
+        @contextmanager
+        def transactions() -> Iterator[Session]:
+            nonlocal pages
+            pages += 1
+            if pages == 2 and why == "committed":
+                intake.record_event("INC-0", RAISED)
+            with consecutive() as session:
+                yield session
+
+        summary = escalation.evaluate_all(
+            transactions,
+            settings,
+            ctx,
+            NOW,
+            limit=3,
+            helper=worker,
+            others_waiting=lambda: why == "queued" and pages == 1,
+        )
+
+    assert summary.evaluated == 7
+    if db.is_postgresql:  # no commit counter: nothing is handed out ahead, nothing yielded
+        assert (summary.pages_redone, summary.pages_yielded) == (0, 0)
+    elif why == "queued":
+        # page 1 saw a writer queued: page 2 was handed out in its own transaction; page 2
+        # saw nobody: page 3 was handed out ahead again
+        assert (summary.pages_redone, summary.pages_yielded) == (0, 1)
+    else:
+        # page 2, handed out ahead, was cut again after the commit; having seen a commit
+        # since page 1, page 2 did not hand page 3 out ahead
+        assert (summary.pages_redone, summary.pages_yielded) == (1, 1)
+    for incident_id in ids:
+        assert_evaluation_is_current(db, settings, ctx, incident_id)

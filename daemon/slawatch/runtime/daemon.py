@@ -298,6 +298,7 @@ class Daemon:
                     limit=BATCH,
                     helper=self.scan_pool,
                     stop=self._stop.is_set,
+                    others_waiting=self.db.writers_waiting,
                 )
         else:
             while not self._stop.is_set():
@@ -343,6 +344,7 @@ class Daemon:
                 evaluated=total.evaluated,
                 by_workers=total.by_workers,
                 pages_redone=total.pages_redone,
+                pages_yielded=total.pages_yielded,
                 enqueued=total.enqueued,
                 skipped=total.skipped,
                 duration_ms=round(duration * 1000, 1),

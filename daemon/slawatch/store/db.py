@@ -5,6 +5,8 @@
 * SQLite runs in WAL mode with foreign keys on and a busy timeout. Write sessions start with
   ``BEGIN IMMEDIATE`` so two processes never deadlock on a read lock that must be upgraded;
   :meth:`Database.read_session` uses a deferred ``BEGIN`` so readers never wait for writers.
+  The process's write transactions take the lock in arrival order
+  (:mod:`slawatch.store.write_turns`), so back-to-back transactions cannot starve the others.
 * PostgreSQL: ``postgresql+psycopg://user:{env:PGPASSWORD}@host/db``; the password is a secret
   reference resolved here and never logged (``Database.url_for_display`` hides it).
 """
@@ -24,8 +26,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from slawatch.config.loader import Settings
 from slawatch.config.secrets import embedded_refs, resolve_embedded
 from slawatch.errors import ConfigError
+from slawatch.store.write_turns import WriteTurns
 
 DB_FILENAME = "slawatch.db"
+#: How long a SQLite writer waits for the write lock (``PRAGMA busy_timeout``), and for its turn
+#: among the process's writers (:class:`WriteTurns`) before it goes on without one.
+BUSY_TIMEOUT_S = 30.0
+#: ``Connection.info`` key: this connection's transaction holds a write turn.
+_TURN = "slawatch_write_turn"
 #: WAL pages after which a committing connection checkpoints by itself (SQLite's default is
 #: 1,000): only a bound, since the daemon checkpoints from a job of its own
 #: (:meth:`Database.checkpoint`).
@@ -82,7 +90,7 @@ class Database:
                     raise ConfigError(
                         f"database: cannot create {self.sqlite_path.parent} ({exc.strerror})"
                     ) from None
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}
         elif self.dialect == "postgresql":
             kwargs["pool_size"] = pool_size
             kwargs["pool_pre_ping"] = True
@@ -90,8 +98,9 @@ class Database:
             raise ConfigError(f"database: unsupported database {self.dialect!r}")
         self.engine: Engine = create_engine(url, **kwargs)
         self.url_for_display = parsed.render_as_string(hide_password=True)
+        self._turns: WriteTurns | None = None
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            self._turns = _configure_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(slawatch_read_only=True), expire_on_commit=False
@@ -133,6 +142,12 @@ class Database:
                     yield session
 
             yield unit
+
+    def writers_waiting(self) -> bool:
+        """Whether another thread of this process is queued for SQLite's write lock now (it
+        commits before the caller's next write transaction begins); always ``False`` on
+        PostgreSQL."""
+        return self._turns is not None and self._turns.waiting > 0
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
@@ -178,14 +193,17 @@ class Database:
         self.engine.dispose()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine) -> WriteTurns:
+    """Pragmas on connect, ``BEGIN``/``BEGIN IMMEDIATE`` and the write turns; returns the
+    turns."""
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would defer it).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
         if mode != "memory" and mode != "wal":
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -195,7 +213,37 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA soft_heap_limit={SQLITE_SOFT_HEAP_LIMIT}")
         cursor.close()
 
+    turns = WriteTurns(BUSY_TIMEOUT_S)
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        read_only = conn.get_execution_options().get("slawatch_read_only", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get("slawatch_read_only", False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        # This process's writers queue in arrival order (store/write_turns.py).
+        conn.info[_TURN] = turns.acquire()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _give_back(conn.info)
+            raise
+
+    def _give_back(info: dict[Any, Any]) -> None:
+        if info.pop(_TURN, False):
+            turns.release()
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Any) -> None:
+        _give_back(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Any) -> None:
+        _give_back(conn.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        # A connection back in the pool holds no transaction (safety net: the pool's own reset
+        # rolls back without the "rollback" event).
+        _give_back(record.info)
+
+    return turns
