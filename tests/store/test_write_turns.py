@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from slawatch.store.db import Database
@@ -92,3 +93,35 @@ def test_back_to_back_transactions_do_not_starve_another_writer(tmp_path: Path) 
     db.dispose()
     assert seen_at and seen_at[0] < 5, seen_at  # in the next transaction or so, not at the end
     assert waited < 0.2, waited  # about one transaction (10 ms), not the loop (0.4 s)
+
+
+def test_a_begin_that_fails_gives_its_turn_back_with_sqlalchemys_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the write lock past the busy timeout: the write fails with
+    SQLAlchemy's OperationalError (what the CLI catches), and the next write does not wait for
+    a turn the failed one kept."""
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    from slawatch.store import db as db_module
+
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_S", 0.1)
+    path = tmp_path / "x.db"
+    db = Database(f"sqlite:///{path}")
+    with db.session() as session:
+        session.execute(text("CREATE TABLE t (n INTEGER)"))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="locked"), db.session() as session:
+        session.execute(text("INSERT INTO t VALUES (1)"))
+    other.execute("ROLLBACK")
+    other.close()
+    started = time.monotonic()
+    with db.session() as session:
+        session.execute(text("INSERT INTO t VALUES (2)"))
+    assert time.monotonic() - started < 0.09  # no wait for a turn left held
+    with db.read_session() as session:
+        assert session.execute(text("SELECT n FROM t")).scalars().all() == [2]
+    db.dispose()
