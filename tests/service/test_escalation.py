@@ -304,3 +304,21 @@ def test_housekeeping_never_makes_an_open_incident_say_it_again(
     evaluate(sqlite_db, settings, incident_id, later)
     new = [r for r in rows(sqlite_db) if r.dedupe_key not in before]
     assert new and {r.stage for r in new} == {"overdue"}
+
+
+def test_the_batch_memo_of_iso_texts_tells_zones_apart() -> None:
+    """The rows of a batch share formatted instants; two equal instants in different zones
+    (incidents shown in their own time zones) still keep their own text."""
+    from datetime import timezone
+
+    from slawatch.service.escalation import _memo
+
+    iso = _memo(datetime.isoformat, by=lambda value: (value, value.tzinfo))
+    utc = T0
+    sofia = T0.astimezone(timezone(timedelta(hours=2)))
+    assert utc == sofia
+    assert iso(utc) == "2026-11-23T10:00:00+00:00"
+    assert iso(sofia) == "2026-11-23T12:00:00+02:00"
+    assert iso(utc) == "2026-11-23T10:00:00+00:00"
+    plain = _memo(datetime.isoformat)  # by the value alone: the first zone's text wins
+    assert plain(utc) == plain(sofia) == "2026-11-23T10:00:00+00:00"

@@ -66,8 +66,8 @@ class EvaluationSummary:
     #: Pages of a full recompute handed out ahead and cut again because another writer
     #: committed meanwhile (:func:`evaluate_all`).
     pages_redone: int = 0
-    #: Pages of a full recompute not handed out ahead because another writer was queued
-    #: (:func:`evaluate_all`).
+    #: Pages of a full recompute not handed out ahead because another writer had committed
+    #: since the previous page or was queued (:func:`evaluate_all`).
     pages_yielded: int = 0
 
     def merge(self, other: EvaluationSummary) -> None:
@@ -198,15 +198,21 @@ def _row(
     )
 
 
-def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``convert`` remembering its results: a batch's rows repeat the same instants (``now``,
-    shared due times), and formatting one costs more than looking it up."""
+def _memo(
+    convert: Callable[[Any], Any], by: Callable[[Any], Any] = lambda value: value
+) -> Callable[[Any], Any]:
+    """``convert`` remembering its results by ``by(value)``: a batch's rows repeat the same
+    instants (``now``, shared due times), and formatting one costs more than looking it up.
+
+    ``by`` must tell apart whatever ``convert`` does: equal aware datetimes in different
+    zones format differently, so ISO text is remembered by instant and zone."""
     done: dict[Any, Any] = {}
 
     def memoised(value: Any) -> Any:
-        found = done.get(value, done)
+        key = by(value)
+        found = done.get(key, done)
         if found is done:
-            found = done[value] = convert(value)
+            found = done[key] = convert(value)
         return found
 
     return memoised
@@ -289,7 +295,7 @@ def _decide(
     sent = repo.sent_keys_by_incident(session, [i.id for i in incidents])
     with Raw(session) as raw:
         dt, as_json = _memo(raw.dt_in), raw.json_in
-    iso = _memo(datetime.isoformat)
+    iso = _memo(datetime.isoformat, by=lambda value: (value, value.tzinfo))
     created = dt(now)
     rows, decided, dropped, updates = out.rows, out.decided, out.dropped, out.updates
     plans = _plan_cache(ctx, settings)
