@@ -203,6 +203,39 @@ def test_an_event_waits_for_an_event_in_flight(
         assert incident.next_check_at is None
 
 
+def recompute_in_pages_of_3(
+    db: Database,
+    settings: Settings,
+    ctx: PolicyContext,
+    worker: escalation.Helper,
+    before: Callable[[int], None],
+    queued_in: Callable[[int], bool] = lambda page: False,
+) -> escalation.EvaluationSummary:
+    """A full recompute in pages of 3 on one connection, as the daemon runs it; ``before(n)``
+    runs before page n's transaction begins (another writer's turn), and ``queued_in(n)`` says
+    whether a writer is queued while page n is decided."""
+    page = 0
+    with db.consecutive_sessions() as consecutive:
+
+        @contextmanager
+        def transactions() -> Iterator[Session]:
+            nonlocal page
+            page += 1
+            before(page)
+            with consecutive() as session:
+                yield session
+
+        return escalation.evaluate_all(
+            transactions,
+            settings,
+            ctx,
+            NOW,
+            limit=3,
+            helper=worker,
+            others_waiting=lambda: queued_in(page),
+        )
+
+
 def test_a_page_handed_out_ahead_is_cut_again_when_someone_else_commits(
     db: Database, settings: Settings, ctx: PolicyContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,20 +247,12 @@ def test_a_page_handed_out_ahead_is_cut_again_when_someone_else_commits(
     monkeypatch.setattr(escalation, "SPLIT_MIN", 2)
     worker = InProcessWorker(db, settings, ctx)
     intake = hooked_intake(db, settings, ctx)
-    pages = 0
 
-    with db.consecutive_sessions() as consecutive:
+    def before(page: int) -> None:
+        if page == 2:  # between page 1's commit and page 2's BEGIN
+            intake.record_event("INC-4", RAISED)
 
-        @contextmanager
-        def transactions() -> Iterator[Session]:
-            nonlocal pages
-            pages += 1
-            if pages == 2:  # between page 1's commit and page 2's BEGIN
-                intake.record_event("INC-4", RAISED)
-            with consecutive() as session:
-                yield session
-
-        summary = escalation.evaluate_all(transactions, settings, ctx, NOW, limit=3, helper=worker)
+    summary = recompute_in_pages_of_3(db, settings, ctx, worker, before)
 
     assert summary.evaluated == 6 and summary.helper_errors == []
     raised = ids[4]
@@ -290,28 +315,14 @@ def test_the_next_page_is_not_handed_out_ahead_while_others_write(
     monkeypatch.setattr(escalation, "SPLIT_MIN", 2)
     worker = InProcessWorker(db, settings, ctx)
     intake = hooked_intake(db, settings, ctx)
-    pages = 0
 
-    with db.consecutive_sessions() as consecutive:
+    def before(page: int) -> None:
+        if page == 2 and why == "committed":
+            intake.record_event("INC-0", RAISED)
 
-        @contextmanager
-        def transactions() -> Iterator[Session]:
-            nonlocal pages
-            pages += 1
-            if pages == 2 and why == "committed":
-                intake.record_event("INC-0", RAISED)
-            with consecutive() as session:
-                yield session
-
-        summary = escalation.evaluate_all(
-            transactions,
-            settings,
-            ctx,
-            NOW,
-            limit=3,
-            helper=worker,
-            others_waiting=lambda: why == "queued" and pages == 1,
-        )
+    summary = recompute_in_pages_of_3(
+        db, settings, ctx, worker, before, queued_in=lambda page: why == "queued" and page == 1
+    )
 
     assert summary.evaluated == 7
     if db.is_postgresql:  # no commit counter: nothing is handed out ahead, nothing yielded
